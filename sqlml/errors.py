@@ -1,0 +1,78 @@
+"""The exceptions sqlml raises.
+
+Every error derives from :class:`SqlmlError` and also from the builtin it resembles, so
+callers can catch either. ``udfs/`` imports this module inside the database, so it must
+stay free of third-party imports.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SqlmlError(Exception):
+    """Root of every error sqlml raises.
+
+    ``sqlstate`` is the PostgreSQL SQLSTATE used when the error is raised inside the server.
+    """
+
+    sqlstate = "XX000"
+
+
+class SqlmlSyntaxError(SqlmlError, ValueError):
+    """The SQL text cannot be parsed; the message gives line and column."""
+
+    sqlstate = "42601"
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(f"{message}{where}")
+        self.line = line
+        self.column = column
+
+
+class ModelNotFoundError(SqlmlError, LookupError):
+    sqlstate = "42704"
+
+
+class ModelExistsError(SqlmlError, ValueError):
+    sqlstate = "42710"
+
+
+class FeatureTableNotFoundError(SqlmlError, LookupError):
+    sqlstate = "42P01"
+
+
+class UnknownOptionError(SqlmlError, ValueError):
+    sqlstate = "22023"
+
+
+class InvalidTrainingDataError(SqlmlError, ValueError):
+    """The training query's result cannot train a model (no rows, bad target, ...)."""
+
+    sqlstate = "22000"
+
+
+class InputSchemaError(SqlmlError, TypeError):
+    """PREDICT got arguments that do not fit the model's signature."""
+
+    sqlstate = "42883"
+
+
+class UnsupportedError(SqlmlError, NotImplementedError):
+    sqlstate = "0A000"
+
+
+class BackendError(SqlmlError, RuntimeError):
+    """The database engine rejected a statement sqlml generated or passed through."""
+
+
+def close_matches(word: str, candidates: Iterable[str]) -> str:
+    """' Did you mean: a, b?' for the candidates close to ``word``, or ''."""
+    pool = list(candidates)
+    matches = difflib.get_close_matches(word, pool, n=3, cutoff=0.5)
+    if not matches:
+        lowered = {c.lower(): c for c in pool}
+        matches = [lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=3)]
+    return f" Did you mean: {', '.join(matches)}?" if matches else ""
