@@ -1,0 +1,77 @@
+"""What an engine must do for sqlml: one class per engine, a few abstract methods.
+
+Where a statement runs, how training data is read and where the model is trained are the
+backend's business; the catalog's layout is shared (``udfs.catalog``). Optional abilities
+are class flags, so that callers ask rather than guess.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from sqlml._udfs_loader import udfs
+from sqlml.result import Result
+
+Progress = Callable[[str], None]
+Catalog = udfs.catalog.Catalog
+TrainRequest = udfs.train.TrainRequest
+
+
+class Backend(ABC):
+    name: ClassVar[str]  # the sqlglot dialect of the engine: "duckdb", "postgres"
+    trains_in_process: ClassVar[bool] = True
+
+    catalog: Catalog
+
+    # -- running SQL ---------------------------------------------------------------------
+
+    @abstractmethod
+    def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> Result:
+        """Run one statement of the engine's own SQL and hand back its result."""
+
+    @abstractmethod
+    def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
+        """A query's rows as Arrow, with each column's SQL type name."""
+
+    @abstractmethod
+    def query_columns(self, sql: str) -> list[str]:
+        """A query's column names, without running it."""
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All catalog changes inside commit together or not at all."""
+
+    # -- models ------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_model(
+        self,
+        name: str,
+        query_sql: str,
+        request: TrainRequest,
+        function_name: str | None,
+        progress: Progress,
+    ) -> int:
+        """Train on the query's rows and store the model as a new version; its number."""
+
+    @abstractmethod
+    def sync_models(self) -> None:
+        """Make the engine's functions (PREDICT's and each model's FUNCTION) match the
+        catalog. Called before every statement, so it must be cheap when nothing changed."""
+
+    @abstractmethod
+    def predictor(self, name: str) -> Any:
+        """The in-use version of a model, ready to score rows (udfs.predict.Predictor)."""
+
+    def function_exists(self, name: str) -> bool:
+        """Whether the engine already has a function of that name (not one of ours)."""
+        return False
+
+    @abstractmethod
+    def close(self) -> None: ...

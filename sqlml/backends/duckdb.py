@@ -1,0 +1,208 @@
+"""The embedded engine: the model is trained and run in this very process."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from sqlml._udfs_loader import udfs
+from sqlml.backends.base import Backend, Progress, TrainRequest
+from sqlml.errors import BackendError
+
+Catalog = udfs.catalog.Catalog
+ModelVersion = udfs.catalog.ModelVersion
+PredictorCache = udfs.predict.PredictorCache
+Predictor = udfs.predict.Predictor
+predict_function = udfs.naming.predict_function
+duckdb_udfs = __import__(f"{udfs.__name__}.duckdb", fromlist=["register"])
+
+# One process-wide cache: connections to the same file share loaded models.
+_PREDICTORS = PredictorCache()
+
+
+class _DuckDBExecutor:
+    blob_type = "BLOB"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+
+class DuckDBResult:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+        self.description = con.description
+
+    def fetchone(self) -> tuple | None:
+        return self._con.fetchone() if self.description else None
+
+    def fetchmany(self, size: int) -> list[tuple]:
+        return self._con.fetchmany(size) if self.description else []
+
+    def fetchall(self) -> list[tuple]:
+        return self._con.fetchall() if self.description else []
+
+    def arrow(self) -> pa.Table:
+        if not self.description:
+            return pa.table({})
+        with warnings.catch_warnings():
+            # DuckDB warns that a DB-API result costs one more copy than a relation.
+            warnings.simplefilter("ignore", UserWarning)
+            return self._con.to_arrow_table()
+
+
+@dataclass(frozen=True)
+class _Registered:
+    version: int
+    sha: str
+    function_name: str | None
+    functions: tuple[str, ...]
+
+
+class DuckDBBackend(Backend):
+    name = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, owns_connection: bool):
+        self.con = con
+        self._owns = owns_connection
+        # The UDFs load models through their own cursor: the main connection is busy
+        # running the query that called them.
+        self._loader = con.cursor()
+        self.catalog = Catalog(_DuckDBExecutor(con))
+        self._loader_catalog = Catalog(_DuckDBExecutor(self._loader))
+        self._registered: dict[str, _Registered] = {}
+        with self.transaction():
+            self.catalog.create()
+        self.sync_models()
+
+    # -- running SQL ---------------------------------------------------------------------
+
+    def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> DuckDBResult:
+        self.con.execute(sql, params)
+        return DuckDBResult(self.con)
+
+    def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
+        relation = self.con.sql(sql)
+        types = dict(zip(relation.columns, map(str, relation.types), strict=True))
+        return relation.to_arrow_table(), types
+
+    def query_columns(self, sql: str) -> list[str]:
+        return self.con.sql(sql).columns
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- models ------------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        query_sql: str,
+        request: TrainRequest,
+        function_name: str | None,
+        progress: Progress,
+    ) -> int:
+        udfs.train.check_columns(self.query_columns(query_sql), request)
+        progress("reading training data")
+        table, types = self.query_arrow(query_sql)
+        request.sql_types = types
+        progress(f"read {table.num_rows:,} rows × {table.num_columns} columns")
+        trained = udfs.train.train(table, request, progress)
+        del table
+        with self.transaction():
+            version = self.catalog.add_version(name, trained.onnx, trained.metadata, function_name)
+        self.sync_models()
+        return version
+
+    def predictor(self, name: str) -> Predictor:
+        """The model's in-use version; loads it through the loader cursor on first use."""
+        entry = self._registered.get(name)
+        model = self._loader_catalog.get(name) if entry is None else None
+        version, sha = (entry.version, entry.sha) if entry else (model.version, model.onnx_sha256)
+        predictor = _PREDICTORS.get(sha)
+        if predictor is None:
+            model = model or self._loader_catalog.get(name, version)
+            onnx = self._loader_catalog.onnx(name, version)
+            predictor = _PREDICTORS.put(sha, Predictor(onnx, model.metadata))
+        return predictor
+
+    def sync_models(self) -> None:
+        rows = self.con.execute(
+            "SELECT r.name, r.current_version, v.onnx_sha256, r.function_name "
+            "FROM sqlml.model_registry r JOIN sqlml.model_versions v "
+            "ON v.name = r.name AND v.version = r.current_version"
+        ).fetchall()
+        wanted = {name: (version, sha, function) for name, version, sha, function in rows}
+        for name in list(self._registered):
+            entry = self._registered[name]
+            state = wanted.get(name)
+            if state != (entry.version, entry.sha, entry.function_name):
+                self._unregister(name)
+        for name, (version, sha, function) in wanted.items():
+            if name not in self._registered:
+                self._register(self.catalog.get(name, version))
+
+    def _register(self, model: ModelVersion) -> None:
+        name = model.name
+        functions = [(predict_function(name), False)]
+        if model.task == "classification":
+            functions.append((predict_function(name, proba=True), True))
+        if model.function_name:
+            functions.append((model.function_name, False))
+
+        def scorer(proba: bool) -> Any:
+            def score(columns: tuple) -> Any:
+                predictor = self.predictor(name)
+                return predictor.predict_proba(columns) if proba else predictor.predict(columns)
+
+            return score
+
+        registered = []
+        try:
+            for function_name, proba in functions:
+                duckdb_udfs.register(
+                    self.con, function_name, model.metadata, scorer(proba), proba
+                )
+                registered.append(function_name)
+        except duckdb.Error as error:
+            for function_name in registered:
+                self.con.remove_function(function_name)
+            raise BackendError(f"could not register the functions of model {name!r}: {error}")
+        self._registered[name] = _Registered(
+            model.version, model.onnx_sha256, model.function_name, tuple(registered)
+        )
+
+    def _unregister(self, name: str) -> None:
+        entry = self._registered.pop(name)
+        for function_name in entry.functions:
+            try:
+                self.con.remove_function(function_name)
+            except duckdb.Error:
+                pass  # already gone (another connection's change)
+
+    def function_exists(self, name: str) -> bool:
+        rows = self.con.execute(
+            "SELECT 1 FROM duckdb_functions() WHERE lower(function_name) = lower(?) LIMIT 1",
+            [name],
+        ).fetchall()
+        return bool(rows)
+
+    def close(self) -> None:
+        self._loader.close()
+        if self._owns:
+            self.con.close()

@@ -1,0 +1,35 @@
+"""sqlml's own statements (CREATE MODEL, SHOW MODELS, ...), carried out on a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from sqlml.backends.base import Backend, Progress
+from sqlml.dialects import expressions as ml
+from sqlml.result import Result
+
+
+@dataclass
+class Session:
+    backend: Backend
+    progress: Progress
+    to_engine_sql: Callable[[exp.Expr], str]  # rewrite + generate a query for the engine
+
+
+def run(statement: ml.MLStatement, session: Session) -> Result:
+    from sqlml.commands import create_model, manage
+
+    handlers: dict[type, Callable[[ml.MLStatement, Session], Result]] = {
+        ml.CreateModel: create_model.create_model,
+        ml.ShowModels: manage.show_models,
+        ml.ShowModelVersions: manage.show_versions,
+        ml.DescribeModel: manage.describe_model,
+        ml.EvaluateModel: manage.evaluate_model,
+        ml.ExplainModel: manage.explain_model,
+        ml.DropModel: manage.drop_model,
+        ml.AlterModelVersion: manage.alter_model_version,
+    }
+    return handlers[type(statement)](statement, session)

@@ -1,0 +1,90 @@
+"""CREATE [OR REPLACE] MODEL [IF NOT EXISTS]."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+
+from sqlml._udfs_loader import udfs
+from sqlml.commands import Session
+from sqlml.dialects import expressions as ml
+from sqlml.errors import ModelExistsError, UnsupportedError
+from sqlml.result import ArrowResult, Result
+
+DEFAULT_ALGORITHM = "lightgbm"
+
+SUMMARY_COLUMNS = {
+    "model": pa.string(),
+    "version": pa.int32(),
+    "task": pa.string(),
+    "algorithm": pa.string(),
+    "rows_train": pa.int64(),
+    "rows_test": pa.int64(),
+    "metric": pa.string(),
+    "metric_value": pa.float64(),
+    "seconds": pa.float64(),
+}
+
+
+def create_model(node: ml.CreateModel, session: Session) -> Result:
+    started = time.perf_counter()
+    backend, catalog = session.backend, session.backend.catalog
+    name: str = node.this
+    existing = catalog.find(name)
+    if existing is not None:
+        if node.args.get("if_not_exists"):
+            return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
+        if not node.args.get("replace"):
+            raise ModelExistsError(
+                f"model {name!r} already exists; use CREATE OR REPLACE MODEL to train a new "
+                "version, or CREATE MODEL IF NOT EXISTS"
+            )
+    if node.args.get("features"):
+        raise UnsupportedError("FEATURES (feature tables) is not available yet")
+    algorithm = udfs.algorithms.algorithm(node.args.get("algorithm") or DEFAULT_ALGORITHM)
+    _, hyperparameters = udfs.algorithms.split_options(node.args.get("options") or {})
+    algorithm.check_options(hyperparameters)
+    function_name = node.args.get("function")
+    if function_name:
+        _check_function_name(session, name, function_name)
+
+    request = udfs.train.TrainRequest(
+        target=node.args["target"],
+        algorithm=algorithm.name,
+        task=node.args.get("task"),
+        options=dict(node.args.get("options") or {}),
+    )
+    query_sql = session.to_engine_sql(node.args["query"])
+    version = backend.create_model(name, query_sql, request, function_name, session.progress)
+    model = catalog.get(name, version)
+    metric = udfs.metrics.primary_metric(model.task)
+    session.progress(f"model {name} version {version} is ready")
+    return ArrowResult.from_rows(
+        SUMMARY_COLUMNS,
+        [
+            (
+                name,
+                version,
+                model.task,
+                model.metadata["algorithm"],
+                model.metadata["rows_train"],
+                model.metadata["rows_test"],
+                metric,
+                model.metadata["metrics"].get(metric),
+                round(time.perf_counter() - started, 3),
+            )
+        ],
+    )
+
+
+def _check_function_name(session: Session, model: str, function_name: str) -> None:
+    owner = session.backend.catalog.owner_of_function(function_name)
+    if owner is not None and owner != model:
+        raise ModelExistsError(
+            f"FUNCTION {function_name} already serves model {owner!r}; choose another name"
+        )
+    if owner is None and session.backend.function_exists(function_name):
+        raise ModelExistsError(
+            f"FUNCTION {function_name}: the database already has a function of that name"
+        )

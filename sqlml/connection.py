@@ -1,0 +1,191 @@
+"""The client: a Connection runs SQL with sqlml's statements on one backend."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+
+from sqlml import commands
+from sqlml.backends.base import Backend
+from sqlml.dialects import expressions as ml
+from sqlml.dialects import ml_dialect
+from sqlml.errors import InputSchemaError, SqlmlError, SqlmlSyntaxError, UnsupportedError
+from sqlml.result import Result
+from sqlml.rewrite.predict import rewrite_predictions, signature
+from sqlml.statements import Statement, split
+
+Progress = Callable[[str], None]
+
+
+def _stderr_progress(message: str) -> None:
+    print(f"sqlml: {message}", file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+class Cursor:
+    """DB-API-like access to one statement's result."""
+
+    def __init__(self, result: Result):
+        self._result = result
+
+    @property
+    def description(self) -> list[tuple] | None:
+        return self._result.description
+
+    def fetchone(self) -> tuple | None:
+        return self._result.fetchone()
+
+    def fetchmany(self, size: int = 1) -> list[tuple]:
+        return self._result.fetchmany(size)
+
+    def fetchall(self) -> list[tuple]:
+        return self._result.fetchall()
+
+    def arrow(self) -> pa.Table:
+        return self._result.arrow()
+
+    def df(self) -> Any:
+        return self.arrow().to_pandas()
+
+    def __iter__(self) -> Iterator[tuple]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+
+class Connection:
+    def __init__(self, backend: Backend, progress: bool | Progress = False):
+        self.backend = backend
+        self._dialect = ml_dialect(backend.name)
+        if callable(progress):
+            self._progress: Progress = progress
+        else:
+            self._progress = _stderr_progress if progress else _silent
+        self._session = commands.Session(backend, self._progress, self._engine_sql)
+        self._closed = False
+
+    # -- public API --------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> Cursor:
+        """Run one statement (plain SQL or sqlml's), with optional parameters."""
+        statements = self._split(sql)
+        if len(statements) != 1:
+            raise SqlmlSyntaxError(
+                f"execute() runs one statement and got {len(statements)}; use executescript()"
+            )
+        return Cursor(self._run(statements[0], params))
+
+    def executescript(self, script: str) -> Cursor:
+        """Run every statement of a script in order; the last one's result is returned."""
+        result: Result | None = None
+        for statement in self._split(script):
+            result = self._run(statement, None)
+        return Cursor(result) if result is not None else Cursor(_empty())
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.backend.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _split(self, sql: str) -> list[Statement]:
+        if self._closed:
+            raise SqlmlError("the connection is closed")
+        statements = split(sql, self._dialect)
+        if not statements:
+            raise SqlmlSyntaxError("no SQL statement to run")
+        return statements
+
+    def _run(self, statement: Statement, params: Sequence[Any] | dict | None) -> Result:
+        self.backend.sync_models()
+        if not statement.is_ml:
+            return self.backend.run(statement.text, params)
+        tree = self._parse(statement)
+        if isinstance(tree, ml.ExplainQuery):
+            inner = self._engine_sql(tree.this)
+            keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
+            return self.backend.run(f"{keyword} {inner}", params)
+        if isinstance(tree, ml.MLStatement):
+            return commands.run(tree, self._session)
+        used: dict[str, str] = {}
+        sql = self._engine_sql(tree, used)
+        try:
+            return self.backend.run(sql, params)
+        except SqlmlError:
+            raise
+        except Exception as error:
+            raise self._explain_engine_error(error, used) from error
+
+    def _parse(self, statement: Statement) -> exp.Expr:
+        try:
+            trees = self._dialect.parse(statement.text)
+        except ParseError as error:
+            detail = error.errors[0] if error.errors else {}
+            line = detail.get("line") or 1
+            column = detail.get("col") or 1
+            if line == 1:
+                column += statement.column - 1
+            raise SqlmlSyntaxError(
+                detail.get("description") or str(error), statement.line + line - 1, column
+            ) from None
+        if len(trees) != 1 or trees[0] is None:
+            raise SqlmlSyntaxError("expected exactly one statement", statement.line, statement.column)
+        return trees[0]
+
+    def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
+        names = rewrite_predictions(tree, self.backend.catalog.get)
+        if used is not None:
+            used.update(names)
+        leftover = next(tree.find_all(ml.MLStatement, ml.MLPredict), None)
+        if leftover is not None:
+            raise UnsupportedError(f"{leftover.key} cannot be used inside another statement")
+        try:
+            return tree.sql(dialect=self.backend.name, unsupported_level=ErrorLevel.RAISE)
+        except SqlglotError as error:
+            raise UnsupportedError(f"cannot write this statement for {self.backend.name}: {error}")
+
+    def _explain_engine_error(self, error: Exception, used: dict[str, str]) -> Exception:
+        message = str(error)
+        for function, model_name in used.items():
+            if function in message:
+                model = self.backend.catalog.get(model_name)
+                return InputSchemaError(
+                    f"PREDICT({model_name}, ...): the arguments do not fit the model's "
+                    f"signature {signature(model)}. The engine said: {message}"
+                )
+        return error
+
+
+def _empty() -> Result:
+    from sqlml.result import EmptyResult
+
+    return EmptyResult()
+
+
+def connect(target: Any = ":memory:", *, progress: bool | Progress = False) -> Connection:
+    """A file path or ``:memory:`` (DuckDB), or an open duckdb connection."""
+    import duckdb
+
+    from sqlml.backends.duckdb import DuckDBBackend
+
+    if isinstance(target, duckdb.DuckDBPyConnection):
+        return Connection(DuckDBBackend(target, owns_connection=False), progress)
+    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+        raise UnsupportedError("the PostgreSQL backend is not available in this version yet")
+    if isinstance(target, str | bytes) or hasattr(target, "__fspath__"):
+        return Connection(DuckDBBackend(duckdb.connect(str(target)), owns_connection=True), progress)
+    raise TypeError(f"sqlml.connect() takes a path, ':memory:' or a connection, not {target!r}")

@@ -1,0 +1,73 @@
+"""Expression nodes for sqlml's statements and functions.
+
+They only exist between parsing and rewriting: the rewriter replaces every one of them,
+so the SQL sent to an engine never contains them.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+
+class MLStatement(exp.Expression):
+    """Base of every sqlml statement (CREATE MODEL, SHOW MODELS, ...)."""
+
+
+class CreateModel(MLStatement):
+    arg_types = {
+        "this": True,  # model name (str, normalised)
+        "query": True,  # exp.Query producing the training rows
+        "target": False,
+        "task": False,
+        "algorithm": False,
+        "function": False,
+        "features": False,  # list[FeatureSource]
+        "options": False,  # dict[str, python value]
+        "replace": False,
+        "if_not_exists": False,
+    }
+
+
+class FeatureSource(exp.Expression):
+    arg_types = {"this": True, "as_of": False}
+
+
+class ShowModels(MLStatement):
+    arg_types = {}
+
+
+class ShowModelVersions(MLStatement):
+    arg_types = {"this": True}
+
+
+class DescribeModel(MLStatement):
+    arg_types = {"this": True}
+
+
+class EvaluateModel(MLStatement):
+    arg_types = {"this": True, "query": False}
+
+
+class ExplainModel(MLStatement):
+    arg_types = {"this": True}
+
+
+class ExplainQuery(MLStatement):
+    """EXPLAIN [ANALYZE] of a query that uses PREDICT: explained after rewriting."""
+
+    arg_types = {"this": True, "analyze": False}
+
+
+class DropModel(MLStatement):
+    arg_types = {"this": True, "if_exists": False}
+
+
+class AlterModelVersion(MLStatement):
+    arg_types = {"this": True, "version": True}
+
+
+class MLPredict(exp.Expression, exp.Func):
+    """PREDICT(model, args...) / PREDICT_PROBA(model, args...)."""
+
+    arg_types = {"this": True, "expressions": False, "proba": False}
+    is_var_len_args = True

@@ -1,0 +1,99 @@
+"""Query results as the client hands them out, whatever produced them."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+
+class Result(Protocol):
+    @property
+    def description(self) -> list[tuple] | None: ...
+
+    def fetchone(self) -> tuple | None: ...
+
+    def fetchmany(self, size: int) -> list[tuple]: ...
+
+    def fetchall(self) -> list[tuple]: ...
+
+    def arrow(self) -> pa.Table: ...
+
+
+_SQL_TYPES = {
+    "bool": "BOOLEAN",
+    "int8": "TINYINT",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+    "timestamp[us]": "TIMESTAMP",
+    "binary": "BLOB",
+}
+
+
+class ArrowResult:
+    """A result computed by sqlml itself (SHOW MODELS, DESCRIBE MODEL, ...)."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self._rows: list[tuple] | None = None
+        self._position = 0
+
+    @classmethod
+    def from_rows(cls, columns: dict[str, pa.DataType], rows: list[tuple]) -> ArrowResult:
+        arrays = [
+            pa.array([row[i] for row in rows], type=kind) for i, kind in enumerate(columns.values())
+        ]
+        return cls(pa.Table.from_arrays(arrays, names=list(columns)))
+
+    @property
+    def description(self) -> list[tuple]:
+        return [
+            (f.name, _SQL_TYPES.get(str(f.type), str(f.type).upper()), None, None, None, None, None)
+            for f in self.table.schema
+        ]
+
+    def _all(self) -> list[tuple]:
+        if self._rows is None:
+            columns = [c.to_pylist() for c in self.table.columns]
+            self._rows = list(zip(*columns, strict=True)) if columns else []
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        rows = self._all()
+        if self._position >= len(rows):
+            return None
+        self._position += 1
+        return rows[self._position - 1]
+
+    def fetchmany(self, size: int) -> list[tuple]:
+        rows = self._all()[self._position : self._position + size]
+        self._position += len(rows)
+        return rows
+
+    def fetchall(self) -> list[tuple]:
+        rows = self._all()[self._position :]
+        self._position += len(rows)
+        return rows
+
+    def arrow(self) -> pa.Table:
+        return self.table
+
+
+class EmptyResult(ArrowResult):
+    """What a statement that returns no rows (DROP MODEL, ...) hands back."""
+
+    def __init__(self) -> None:
+        super().__init__(pa.table({}))
+
+    @property
+    def description(self) -> None:  # type: ignore[override]
+        return None
+
+
+def to_pandas(result: Result) -> Any:
+    return result.arrow().to_pandas()

@@ -1,0 +1,77 @@
+"""PREDICT(model, ...) and PREDICT_PROBA(model, ...) → calls of the model's engine functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import exp
+
+from sqlml._udfs_loader import udfs
+from sqlml.dialects import expressions as ml
+from sqlml.dialects.grammar import _name_of
+from sqlml.errors import InputSchemaError, SqlmlSyntaxError
+
+ModelLookup = Callable[[str], Any]  # name → udfs.catalog.ModelVersion (raises when unknown)
+
+
+def signature(model: Any) -> str:
+    features = ", ".join(f"{f['name']} {f['sql_type']}" for f in model.metadata["features"])
+    return f"{model.name}({features})"
+
+
+def rewrite_predictions(tree: exp.Expr, lookup: ModelLookup) -> dict[str, str]:
+    """Replace every PREDICT in ``tree`` in place; returns engine function → model name,
+    so that an engine error about one of them can be told in the model's terms."""
+    used: dict[str, str] = {}
+    for node in list(tree.find_all(ml.MLPredict)):
+        function = "PREDICT_PROBA" if node.args.get("proba") else "PREDICT"
+        if node.this is None:
+            raise SqlmlSyntaxError(f"{function} needs a model name as its first argument")
+        try:
+            name = _name_of(node.this)
+        except ValueError:
+            raise SqlmlSyntaxError(
+                f"{function}'s first argument must be a model name, not {node.this.sql()}"
+            ) from None
+        model = lookup(name)
+        if node.args.get("proba") and model.task != "classification":
+            raise InputSchemaError(
+                f"PREDICT_PROBA({name}, ...): model {name!r} is a {model.task} model; "
+                "use PREDICT for its values"
+            )
+        arguments = _arguments(function, model, node.expressions)
+        engine_function = udfs.naming.predict_function(name, proba=function == "PREDICT_PROBA")
+        used[engine_function] = name
+        node.replace(
+            exp.Anonymous(this=exp.to_identifier(engine_function), expressions=arguments)
+        )
+    return used
+
+
+def _arguments(function: str, model: Any, given: list[exp.Expr]) -> list[exp.Expr]:
+    features = [f["name"] for f in model.metadata["features"]]
+    stars = [e for e in given if _star_table(e) is not False]
+    if stars:
+        if len(given) != 1:
+            raise InputSchemaError(
+                f"{function}({model.name}, ...): give either * (or t.*) alone, or every feature "
+                f"in order: {signature(model)}"
+            )
+        table = _star_table(stars[0])
+        return [exp.column(exp.to_identifier(name, quoted=True), table=table) for name in features]
+    if len(given) != len(features):
+        raise InputSchemaError(
+            f"{function}({model.name}, ...) got {len(given)} argument(s) but the model takes "
+            f"{len(features)}: {signature(model)}"
+        )
+    return given
+
+
+def _star_table(node: exp.Expr) -> Any:
+    """For ``*``: None; for ``t.*``: t's identifier; for anything else: False."""
+    if isinstance(node, exp.Star):
+        return None
+    if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+        return node.args.get("table")
+    return False

@@ -1,0 +1,71 @@
+"""Cut a script into statements and tell sqlml's statements from the engine's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import TokenError
+from sqlglot.tokens import Token, TokenType
+
+from sqlml.errors import SqlmlSyntaxError
+
+# (first word, second word) pairs that open a sqlml statement; None matches anything.
+_ML_OPENINGS = {
+    ("CREATE", "MODEL"),
+    ("SHOW", "MODELS"),
+    ("SHOW", "MODEL"),
+    ("DESCRIBE", "MODEL"),
+    ("DESC", "MODEL"),
+    ("EVALUATE", "MODEL"),
+    ("EXPLAIN", "MODEL"),
+    ("DROP", "MODEL"),
+    ("ALTER", "MODEL"),
+}
+_ML_FUNCTIONS = {"PREDICT", "PREDICT_PROBA"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    text: str  # the statement as written, without the closing semicolon
+    line: int  # where it starts in the script (1-based), for error positions
+    column: int
+    is_ml: bool  # needs sqlml's parser; otherwise it goes to the engine as written
+
+
+def split(script: str, dialect: Dialect) -> list[Statement]:
+    try:
+        tokens = dialect.tokenize(script)
+    except TokenError as error:
+        raise SqlmlSyntaxError(f"cannot read the SQL: {error}") from None
+    statements: list[Statement] = []
+    current: list[Token] = []
+    for token in [*tokens, None]:
+        if token is None or token.token_type == TokenType.SEMICOLON:
+            if current:
+                first, last = current[0], current[-1]
+                statements.append(
+                    Statement(
+                        text=script[first.start : last.end + 1],
+                        line=first.line,
+                        column=first.col - (first.end - first.start),
+                        is_ml=_is_ml(current),
+                    )
+                )
+            current = []
+        else:
+            current.append(token)
+    return statements
+
+
+def _is_ml(tokens: list[Token]) -> bool:
+    words = [t.text.upper() if t.token_type != TokenType.STRING else "" for t in tokens]
+    opening = tuple(words[:2])
+    if opening in _ML_OPENINGS:
+        return True
+    if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] == ["MODEL"]:
+        return True
+    return any(
+        word in _ML_FUNCTIONS and i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.L_PAREN
+        for i, word in enumerate(words)
+    )

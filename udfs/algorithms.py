@@ -1,0 +1,148 @@
+"""The algorithms CREATE MODEL ... USING accepts, and their hyperparameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlml.errors import UnknownOptionError, UnsupportedError, close_matches
+
+# OPTIONS that steer sqlml itself rather than the algorithm.
+RESERVED_OPTIONS = ("test_size", "seed", "max_rows", "time_budget", "trials", "search")
+_SEARCH_OPTIONS = ("time_budget", "trials", "search")
+
+
+def _lightgbm(task: str) -> Callable[..., Any]:
+    import lightgbm
+
+    return lightgbm.LGBMClassifier if task == "classification" else lightgbm.LGBMRegressor
+
+
+def _random_forest(task: str) -> Callable[..., Any]:
+    from sklearn import ensemble
+
+    if task == "classification":
+        return ensemble.RandomForestClassifier
+    return ensemble.RandomForestRegressor
+
+
+def _logistic_regression(task: str) -> Callable[..., Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression
+
+
+def _linear_regression(task: str) -> Callable[..., Any]:
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression
+
+
+def _mlp(task: str) -> Callable[..., Any]:
+    from sklearn import neural_network
+
+    if task == "classification":
+        return neural_network.MLPClassifier
+    return neural_network.MLPRegressor
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    factory: Callable[[str], Callable[..., Any]]
+    tasks: tuple[str, ...]
+    scale_inputs: bool  # standardise numbers first (linear models and networks need it)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    seed_parameter: str | None = "random_state"
+
+    def check_options(self, hyperparameters: dict[str, Any]) -> None:
+        """Every option must be a real parameter of the algorithm's estimator."""
+        known: set[str] = set()
+        for task in self.tasks:
+            known.update(self.factory(task)().get_params())
+        for key in hyperparameters:
+            if key not in known:
+                raise UnknownOptionError(
+                    f"unknown option {key!r} for USING {self.name}."
+                    f"{close_matches(key, [*known, *RESERVED_OPTIONS])}"
+                    f" Options of {self.name}: {', '.join(sorted(known))}"
+                )
+
+    def estimator(self, task: str, hyperparameters: dict[str, Any], seed: int) -> Any:
+        if task not in self.tasks:
+            other = "logistic_regression" if task == "classification" else "linear_regression"
+            raise UnsupportedError(
+                f"USING {self.name} does not do {task}; use {other}, lightgbm or random_forest"
+            )
+        self.check_options(hyperparameters)
+        cls = self.factory(task)
+        params = {**self.defaults, **hyperparameters}
+        if self.seed_parameter and self.seed_parameter not in hyperparameters:
+            params[self.seed_parameter] = seed
+        return cls(**params)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        Algorithm(
+            "lightgbm",
+            _lightgbm,
+            ("classification", "regression"),
+            scale_inputs=False,
+            defaults={"verbose": -1, "n_estimators": 100},
+        ),
+        Algorithm(
+            "random_forest",
+            _random_forest,
+            ("classification", "regression"),
+            scale_inputs=False,
+            defaults={"n_estimators": 100, "n_jobs": -1},
+        ),
+        Algorithm(
+            "logistic_regression",
+            _logistic_regression,
+            ("classification",),
+            scale_inputs=True,
+            defaults={"max_iter": 1000},
+        ),
+        Algorithm(
+            "linear_regression",
+            _linear_regression,
+            ("regression",),
+            scale_inputs=True,
+            seed_parameter=None,
+        ),
+        Algorithm(
+            "mlp",
+            _mlp,
+            ("classification", "regression"),
+            scale_inputs=True,
+            defaults={"max_iter": 300, "early_stopping": True},
+        ),
+    )
+}
+
+
+def algorithm(name: str) -> Algorithm:
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise UnknownOptionError(
+            f"unknown algorithm {name!r} in USING.{close_matches(name, ALGORITHMS)}"
+            f" Available: {', '.join(ALGORITHMS)}"
+        ) from None
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(sqlml's own settings, the algorithm's hyperparameters)."""
+    own = {k: v for k, v in options.items() if k in RESERVED_OPTIONS}
+    hyper = {k: v for k, v in options.items() if k not in RESERVED_OPTIONS}
+    searched = [k for k, v in hyper.items() if isinstance(v, list)]
+    if searched or any(k in own for k in _SEARCH_OPTIONS):
+        raise UnsupportedError(
+            "hyperparameter search (list values, search, trials, time_budget) is not available "
+            "yet; give each option a single value"
+        )
+    return own, hyper

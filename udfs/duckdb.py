@@ -1,0 +1,86 @@
+"""DuckDB's side of PREDICT: Arrow-vectorised Python UDFs over a Predictor.
+
+DuckDB calls an Arrow UDF with one 2,048-row chunk per argument; onnxruntime releases the
+GIL while it runs, so DuckDB's threads score chunks in parallel.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+from duckdb import sqltypes
+
+from .features import Feature
+
+# The SQL type of a model argument: every number is taken as DOUBLE (DuckDB casts the
+# narrower ones implicitly), dates as TIMESTAMP.
+_ARGUMENT_TYPES = {
+    "numeric": sqltypes.DOUBLE,
+    "boolean": sqltypes.BOOLEAN,
+    "categorical": sqltypes.VARCHAR,
+    "temporal": sqltypes.TIMESTAMP,
+}
+
+_LABEL_TYPES = {
+    "bool": sqltypes.BOOLEAN,
+    "int8": sqltypes.TINYINT,
+    "int16": sqltypes.SMALLINT,
+    "int32": sqltypes.INTEGER,
+    "int64": sqltypes.BIGINT,
+    "uint8": sqltypes.UTINYINT,
+    "uint16": sqltypes.USMALLINT,
+    "uint32": sqltypes.UINTEGER,
+    "uint64": sqltypes.UBIGINT,
+    "float": sqltypes.FLOAT,
+    "double": sqltypes.DOUBLE,
+}
+
+
+def argument_types(features: list[Feature]) -> list[Any]:
+    return [_ARGUMENT_TYPES[f.kind] for f in features]
+
+
+def argument_type_name(feature: Feature) -> str:
+    return str(_ARGUMENT_TYPES[feature.kind])
+
+
+def return_type(metadata: dict[str, Any], proba: bool) -> Any:
+    if metadata["task"] == "regression":
+        return sqltypes.DOUBLE
+    label = _LABEL_TYPES.get(metadata["label_type"], sqltypes.VARCHAR)
+    if not proba:
+        return label
+    if len(metadata["classes"]) == 2:
+        return sqltypes.DOUBLE
+    return duckdb.map_type(label, sqltypes.DOUBLE)
+
+
+def register(
+    con: duckdb.DuckDBPyConnection,
+    function_name: str,
+    metadata: dict[str, Any],
+    score: Callable[[tuple], Any],
+    proba: bool,
+) -> None:
+    """Register ``function_name(features...)`` that answers with ``score(columns)``."""
+    features = [Feature.from_json(f) for f in metadata["features"]]
+
+    def udf(*columns: Any) -> Any:
+        return score(columns)
+
+    # DuckDB reads the arity from the signature and takes no *args.
+    udf.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(f"arg{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(features))]
+    )
+    con.create_function(
+        function_name,
+        udf,
+        argument_types(features),
+        return_type(metadata, proba),
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )

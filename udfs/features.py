@@ -1,0 +1,110 @@
+"""How a SQL column becomes a model input, identically at training and at prediction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sqlml.errors import InvalidTrainingDataError
+
+Kind = Literal["numeric", "boolean", "categorical", "temporal"]
+
+# Text categories reach ONNX as strings, which cannot be NULL: NULL becomes this value,
+# which training sees as one more category (or an unknown one).
+NULL_CATEGORY = ""
+_MICROS_PER_DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    sql_type: str
+    kind: Kind
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Feature:
+        return cls(**data)
+
+    @property
+    def onnx_is_string(self) -> bool:
+        return self.kind == "categorical"
+
+
+def kind_of(arrow_type: pa.DataType, column: str) -> Kind:
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "numeric"
+    if pa.types.is_decimal(arrow_type):
+        return "numeric"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "categorical"
+    if pa.types.is_dictionary(arrow_type) and pa.types.is_string(arrow_type.value_type):
+        return "categorical"
+    if pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type):
+        return "temporal"
+    raise InvalidTrainingDataError(
+        f"column {column!r} has type {arrow_type}, which sqlml cannot use as a feature "
+        "(use numbers, text, booleans, dates or timestamps; cast or leave it out)"
+    )
+
+
+def to_model_input(column: pa.Array | pa.ChunkedArray, feature: Feature) -> np.ndarray:
+    """One column as the ONNX graph's input for it: float32 [n, 1] or string [n, 1].
+
+    NULL numbers become NaN (the graph imputes them), NULL text the empty category,
+    booleans 0/1, dates and timestamps days since 1970-01-01.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if feature.kind == "categorical":
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(pa.string())
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = pc.cast(column, pa.string())
+        values = pc.fill_null(column, NULL_CATEGORY).to_numpy(zero_copy_only=False)
+        return values.astype(object).reshape(-1, 1)
+    if feature.kind == "temporal":
+        column = _days_since_epoch(column)
+    elif feature.kind == "boolean" or pa.types.is_decimal(column.type):
+        column = pc.cast(column, pa.float64())
+    if column.null_count:
+        column = pc.fill_null(pc.cast(column, pa.float64()), np.nan)
+    values = column.to_numpy(zero_copy_only=False)
+    return values.astype(np.float32, copy=False).reshape(-1, 1)
+
+
+def _days_since_epoch(column: pa.Array) -> pa.Array:
+    if pa.types.is_date(column.type):
+        return pc.cast(pc.cast(column, pa.date32()), pa.int32()).cast(pa.float64())
+    micros = pc.cast(column.cast(pa.timestamp("us", tz=column.type.tz)), pa.int64())
+    return pc.divide(pc.cast(micros, pa.float64()), float(_MICROS_PER_DAY))
+
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "bool": pa.bool_(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint8": pa.uint8(),
+    "uint16": pa.uint16(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "large_string": pa.string(),
+}
+
+
+def label_arrow_type(name: str) -> pa.DataType:
+    """The Arrow type in which PREDICT returns a classifier's labels."""
+    return ARROW_TYPES.get(name, pa.string())

@@ -1,0 +1,105 @@
+"""PREDICT's work: run a stored ONNX model over Arrow columns, a batch at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .features import Feature, label_arrow_type, to_model_input
+
+Column = pa.Array | pa.ChunkedArray
+
+
+class Predictor:
+    """An ONNX model with what it needs to read SQL columns and answer in SQL types."""
+
+    def __init__(self, onnx: bytes, metadata: dict[str, Any], threads: int = 1):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # The engine runs batches on several threads at once; one ORT thread each avoids
+        # oversubscribing the cores.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            onnx, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.metadata = metadata
+        self.features = [Feature.from_json(f) for f in metadata["features"]]
+        self.task: str = metadata["task"]
+        self.classes: list | None = metadata.get("classes")
+        self._outputs = [o.name for o in self.session.get_outputs()]
+        # Converters may rename inputs (spaces become underscores): bind by position.
+        self._inputs = [i.name for i in self.session.get_inputs()]
+        if self.classes is not None:
+            self._labels = pa.array(self.classes, type=label_arrow_type(metadata["label_type"]))
+
+    # -- scores ------------------------------------------------------------------------
+
+    def scores_from_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores of model inputs, one [n, 1] array per feature in order.
+
+        Regression: values [n]; classification: probabilities [n, classes].
+        """
+        inputs = dict(zip(self._inputs, arrays, strict=True))
+        if self.task == "classification":
+            (probabilities,) = self.session.run(self._outputs[1:2], inputs)
+            return probabilities
+        (values,) = self.session.run(self._outputs[:1], inputs)
+        return values.reshape(-1)
+
+    def scores(self, columns: Sequence[Column]) -> np.ndarray:
+        arrays = [to_model_input(c, f) for f, c in zip(self.features, columns, strict=True)]
+        return self.scores_from_arrays(arrays)
+
+    # -- SQL answers -------------------------------------------------------------------
+
+    def predict(self, columns: Sequence[Column]) -> pa.Array:
+        scores = self.scores(columns)
+        if self.task == "regression":
+            return pa.array(scores.astype(np.float64))
+        return self._labels.take(pa.array(scores.argmax(axis=1)))
+
+    def predict_proba(self, columns: Sequence[Column]) -> pa.Array:
+        """Binary: the probability of the larger label; multiclass: MAP label → probability."""
+        probabilities = self.scores(columns).astype(np.float64)
+        if probabilities.shape[1] == 2:
+            return pa.array(probabilities[:, 1])
+        n, k = probabilities.shape
+        offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+        keys = self._labels.take(pa.array(np.tile(np.arange(k), n)))
+        return pa.MapArray.from_arrays(offsets, keys, pa.array(probabilities.reshape(-1)))
+
+
+class PredictorCache:
+    """Predictors by ONNX content, so no model is loaded twice in one process."""
+
+    def __init__(self, capacity: int = 32):
+        self._items: OrderedDict[str, Predictor] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(onnx: bytes) -> str:
+        return hashlib.sha256(onnx).hexdigest()
+
+    def get(self, key: str) -> Predictor | None:
+        with self._lock:
+            predictor = self._items.get(key)
+            if predictor is not None:
+                self._items.move_to_end(key)
+            return predictor
+
+    def put(self, key: str, predictor: Predictor) -> Predictor:
+        with self._lock:
+            self._items[key] = predictor
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+            return predictor

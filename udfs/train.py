@@ -1,0 +1,349 @@
+"""CREATE MODEL's work: Arrow rows in, a fitted pipeline converted to ONNX out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sqlml.errors import InvalidTrainingDataError, UnknownOptionError, close_matches
+
+from . import metrics
+from .algorithms import Algorithm, algorithm, split_options
+from .convert import to_onnx
+from .features import Feature, kind_of, to_model_input
+from .predict import Predictor
+
+Progress = Callable[[str], None]
+
+TASKS = ("classification", "regression")
+MAX_CLASSES_FOR_INTEGER_TARGET = 20
+MAX_CATEGORIES = 200  # per text column; rarer values are treated as unknown
+DEFAULT_TEST_SIZE = 0.2
+DEFAULT_SEED = 42
+
+
+@dataclass
+class TrainRequest:
+    target: str
+    algorithm: str = "lightgbm"
+    task: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    sql_types: dict[str, str] = field(default_factory=dict)  # column → engine's type name
+    exclude: tuple[str, ...] = ()  # columns that are neither target nor feature
+
+
+@dataclass
+class TrainedModel:
+    onnx: bytes
+    metadata: dict[str, Any]  # everything the catalog keeps beside the ONNX bytes
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) -> TrainedModel:
+    clock = _Clock()
+    own, hyperparameters = split_options(request.options)
+    algo = algorithm(request.algorithm)
+    test_size = float(own.get("test_size", DEFAULT_TEST_SIZE))
+    if not 0 <= test_size < 1:
+        raise UnknownOptionError(f"test_size must be at least 0 and below 1, not {test_size}")
+    seed = int(own.get("seed", DEFAULT_SEED))
+
+    request.target = _resolve(table.column_names, request.target, "target column")
+    table = _rows_with_target(table, request.target)
+    if "max_rows" in own and table.num_rows > int(own["max_rows"]):
+        keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, int(own["max_rows"]),
+                                                          replace=False))
+        table = table.take(pa.array(keep))
+    features = _features(table, request)
+    task = _task(table.column(request.target), request.task)
+    target_type = table.schema.field(request.target).type
+    y, classes = _encode_target(table.column(request.target), task)
+    frame = _frame(table, features)
+    del table
+    clock.lap("prepare")
+
+    train_idx, test_idx = _split(len(y), y if task == "classification" else None, test_size, seed)
+    estimator = algo.estimator(task, hyperparameters, seed)
+    pipeline = _pipeline(features, algo, estimator, frame.iloc[train_idx])
+    progress(f"training {algo.name} ({task}) on {len(train_idx):,} rows, {len(features)} features")
+    fit_params = {}
+    if algo.name == "lightgbm":
+        fit_params["model__callbacks"] = [_lightgbm_progress(progress)]
+    pipeline.fit(frame.iloc[train_idx], y[train_idx], **fit_params)
+    if algo.name == "lightgbm":
+        from .lightgbm_thresholds import round_thresholds_down_to_float32
+
+        round_thresholds_down_to_float32(pipeline.steps[-1][1])
+    clock.lap("fit")
+
+    progress("converting to ONNX")
+    metadata: dict[str, Any] = {
+        "task": task,
+        "algorithm": algo.name,
+        "target": request.target,
+        "target_sql_type": request.sql_types.get(request.target, str(target_type)),
+        "label_type": _label_type_name(target_type),
+        "features": [f.to_json() for f in features],
+        "classes": classes,
+        "hyperparameters": {**algo.defaults, **hyperparameters},
+        "options": own,
+        "rows_train": len(train_idx),
+        "rows_test": len(test_idx),
+    }
+    onnx = to_onnx(pipeline, features, {"sqlml.task": task, "sqlml.target": request.target})
+    clock.lap("convert")
+
+    metadata["metrics"] = {}
+    metadata["parity_max_abs_diff"] = None
+    if len(test_idx):
+        progress(f"evaluating on {len(test_idx):,} held-out rows")
+        holdout = frame.iloc[test_idx]
+        predictor = Predictor(onnx, metadata)
+        scores = predictor.scores_from_arrays(_onnx_inputs(holdout, features))
+        native = (pipeline.predict_proba(holdout) if task == "classification"
+                  else pipeline.predict(holdout))
+        metadata["parity_max_abs_diff"] = float(np.max(np.abs(scores - native)))
+        metadata["metrics"] = _metrics(task, y[test_idx], scores)
+    clock.lap("evaluate")
+    metadata["importance"] = _importance(pipeline, features)
+    metadata["timings"] = clock.laps
+    return TrainedModel(onnx=onnx, metadata=metadata)
+
+
+def check_columns(columns: list[str], request: TrainRequest) -> None:
+    """Fail before any data is read when the query cannot have the target."""
+    _resolve(columns, request.target, "target column")
+
+
+def evaluate(predictor: Predictor, table: pa.Table) -> dict[str, float | None]:
+    """Metrics of a stored model on new rows that include the target column."""
+    meta = predictor.metadata
+    table = _rows_with_target(table, meta["target"])
+    columns = [_column(table, f.name) for f in predictor.features]
+    scores = predictor.scores(columns)
+    target = table.column(meta["target"])
+    if meta["task"] == "classification":
+        lookup = {label: i for i, label in enumerate(meta["classes"])}
+        values = target.to_pylist()
+        known = np.array([v in lookup for v in values])
+        y = np.array([lookup.get(v, -1) for v in values])
+        return metrics.classification(y[known], scores[known])
+    y = pc.cast(target, pa.float64()).to_numpy(zero_copy_only=False)
+    return metrics.regression(y, scores)
+
+
+# -- steps -------------------------------------------------------------------------------
+
+
+def _resolve(columns: list[str], name: str, what: str = "column") -> str:
+    """The query's column for ``name``: exact, else the one equal but for case."""
+    if name in columns:
+        return name
+    folded = [c for c in columns if c.lower() == name.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    raise InvalidTrainingDataError(
+        f"{what} {name!r} is not among the query's columns ({', '.join(columns)})."
+        f"{close_matches(name, columns)}"
+    )
+
+
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    return table.column(_resolve(table.column_names, name))
+
+
+def _rows_with_target(table: pa.Table, target: str) -> pa.Table:
+    if table.num_rows == 0:
+        raise InvalidTrainingDataError("the training query returned no rows")
+    column = _column(table, target)
+    if column.null_count == len(column):
+        raise InvalidTrainingDataError(f"target column {target!r} is NULL in every row")
+    if column.null_count:
+        table = table.filter(pc.is_valid(column))
+    return table
+
+
+def _features(table: pa.Table, request: TrainRequest) -> list[Feature]:
+    skip = {request.target, *request.exclude}
+    features = [
+        Feature(f.name, request.sql_types.get(f.name, str(f.type)), kind_of(f.type, f.name))
+        for f in table.schema
+        if f.name not in skip
+    ]
+    if not features:
+        raise InvalidTrainingDataError(
+            f"the training query has no feature columns besides the target {request.target!r}"
+        )
+    return features
+
+
+def _task(target: pa.ChunkedArray, requested: str | None) -> str:
+    if requested is not None:
+        if requested not in TASKS:
+            raise UnknownOptionError(
+                f"unknown TASK {requested!r}.{close_matches(requested, TASKS)}"
+                " TASK is classification or regression"
+            )
+        if requested == "regression" and not _is_number(target.type):
+            raise InvalidTrainingDataError(
+                f"TASK regression needs a numeric target, not {target.type}"
+            )
+        return requested
+    kind = target.type
+    if pa.types.is_boolean(kind) or not _is_number(kind):
+        return "classification"
+    if pa.types.is_integer(kind):
+        distinct = pc.count_distinct(target).as_py()
+        if distinct <= MAX_CLASSES_FOR_INTEGER_TARGET:
+            return "classification"
+    return "regression"
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
+
+def _encode_target(target: pa.ChunkedArray, task: str) -> tuple[np.ndarray, list | None]:
+    if task == "regression":
+        return pc.cast(target, pa.float64()).to_numpy(zero_copy_only=False), None
+    if pa.types.is_dictionary(target.type):
+        target = target.cast(pa.string())
+    values = target.to_numpy(zero_copy_only=False)
+    classes, y = np.unique(values, return_inverse=True)
+    if len(classes) < 2:
+        raise InvalidTrainingDataError(
+            f"the target has only one class ({classes[0]!r}); classification needs at least two"
+        )
+    return y.astype(np.int64), [c.item() if hasattr(c, "item") else c for c in classes]
+
+
+def _label_type_name(kind: pa.DataType) -> str:
+    if pa.types.is_dictionary(kind):
+        return "string"
+    return str(kind)
+
+
+def _frame(table: pa.Table, features: list[Feature]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {f.name: to_model_input(table.column(f.name), f).reshape(-1) for f in features}
+    )
+
+
+def _onnx_inputs(frame: Any, features: list[Feature]) -> list[np.ndarray]:
+    return [frame[f.name].to_numpy().reshape(-1, 1) for f in features]
+
+
+def _split(n: int, stratify: np.ndarray | None, test_size: float, seed: int):
+    indices = np.arange(n)
+    if test_size == 0 or n < 5:
+        return indices, indices[:0]
+    from sklearn.model_selection import train_test_split
+
+    if stratify is not None and np.bincount(stratify).min() < 2:
+        stratify = None  # a class with one row cannot be stratified
+    try:
+        return train_test_split(indices, test_size=test_size, random_state=seed, stratify=stratify)
+    except ValueError:
+        return train_test_split(indices, test_size=test_size, random_state=seed)
+
+
+def _pipeline(features: list[Feature], algo: Algorithm, estimator: Any, sample: Any) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [f.name for f in features if not f.onnx_is_string]
+    categorical = [f.name for f in features if f.onnx_is_string]
+    parts = []
+    if numeric:
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        steps = [("impute", impute)]
+        if algo.scale_inputs:
+            steps.append(("scale", StandardScaler()))
+        parts.append(("numeric", Pipeline(steps), numeric))
+    if categorical:
+        categories = [_frequent_categories(sample[name]) for name in categorical]
+        encoder = OneHotEncoder(
+            categories=categories, handle_unknown="ignore", sparse_output=False, dtype=np.float32
+        )
+        parts.append(("categorical", encoder, categorical))
+    prepare = ColumnTransformer(parts, remainder="drop", sparse_threshold=0)
+    return Pipeline([("prepare", prepare), ("model", estimator)])
+
+
+def _frequent_categories(values: Any) -> list[str]:
+    counts = values.value_counts()
+    return sorted(str(v) for v in counts.index[:MAX_CATEGORIES])
+
+
+def _metrics(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
+    if task == "classification":
+        return metrics.classification(y, scores)
+    return metrics.regression(y, scores)
+
+
+def _importance(pipeline: Any, features: list[Feature]) -> list[list[Any]]:
+    """Importance per input column (one-hot columns summed back), largest first."""
+    model = pipeline.steps[-1][1]
+    if hasattr(model, "booster_"):
+        raw = model.booster_.feature_importance(importance_type="gain")
+    elif hasattr(model, "feature_importances_"):
+        raw = model.feature_importances_
+    elif hasattr(model, "coef_"):
+        raw = np.abs(np.atleast_2d(model.coef_)).mean(axis=0)
+    elif hasattr(model, "coefs_"):
+        raw = np.abs(model.coefs_[0]).sum(axis=1)
+    else:
+        return []
+    raw = np.asarray(raw, dtype=float)
+    prepare = pipeline.named_steps["prepare"]
+    totals: dict[str, float] = {}
+    position = 0
+    for name, transformer, columns in prepare.transformers_:
+        if name == "remainder":
+            continue
+        widths = (
+            [len(c) for c in transformer.categories_] if name == "categorical" else [1] * len(columns)
+        )
+        for column, width in zip(columns, widths, strict=True):
+            totals[column] = float(raw[position:position + width].sum())
+            position += width
+    norm = sum(totals.values()) or 1.0
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    return [[name, value / norm] for name, value in ranked]
+
+
+def _lightgbm_progress(progress: Progress) -> Callable[[Any], None]:
+    last = [0.0]
+
+    def callback(env: Any) -> None:
+        now = time.monotonic()
+        done = env.iteration + 1
+        if now - last[0] > 1.0 or done == env.end_iteration:
+            last[0] = now
+            progress(f"lightgbm: tree {done}/{env.end_iteration}")
+
+    return callback
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 4)
+        self._last = now
