@@ -143,7 +143,9 @@ class Connection:
                 detail.get("description") or str(error), statement.line + line - 1, column
             ) from None
         if len(trees) != 1 or trees[0] is None:
-            raise SqlmlSyntaxError("expected exactly one statement", statement.line, statement.column)
+            raise SqlmlSyntaxError(
+                "expected exactly one statement", statement.line, statement.column
+            )
         return trees[0]
 
     def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
@@ -156,7 +158,9 @@ class Connection:
         try:
             return tree.sql(dialect=self.backend.name, unsupported_level=ErrorLevel.RAISE)
         except SqlglotError as error:
-            raise UnsupportedError(f"cannot write this statement for {self.backend.name}: {error}")
+            raise UnsupportedError(
+                f"cannot write this statement for {self.backend.name}: {error}"
+            ) from error
 
     def _explain_engine_error(self, error: Exception, used: dict[str, str]) -> Exception:
         message = str(error)
@@ -187,5 +191,7 @@ def connect(target: Any = ":memory:", *, progress: bool | Progress = False) -> C
     if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
         raise UnsupportedError("the PostgreSQL backend is not available in this version yet")
     if isinstance(target, str | bytes) or hasattr(target, "__fspath__"):
-        return Connection(DuckDBBackend(duckdb.connect(str(target)), owns_connection=True), progress)
+        return Connection(
+            DuckDBBackend(duckdb.connect(str(target)), owns_connection=True), progress
+        )
     raise TypeError(f"sqlml.connect() takes a path, ':memory:' or a connection, not {target!r}")

@@ -66,6 +66,8 @@ def _is_ml(tokens: list[Token]) -> bool:
     if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] == ["MODEL"]:
         return True
     return any(
-        word in _ML_FUNCTIONS and i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.L_PAREN
+        word in _ML_FUNCTIONS
+        and i + 1 < len(tokens)
+        and tokens[i + 1].token_type == TokenType.L_PAREN
         for i, word in enumerate(words)
     )

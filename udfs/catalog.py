@@ -128,7 +128,9 @@ class Catalog:
             raise ModelNotFoundError(
                 f"model {name!r} has no version {version}; versions: {', '.join(known)}"
             )
-        raise ModelNotFoundError(f"model {name!r} does not exist.{close_matches(name, self.names())}")
+        raise ModelNotFoundError(
+            f"model {name!r} does not exist.{close_matches(name, self.names())}"
+        )
 
     def current(self) -> list[ModelVersion]:
         return [

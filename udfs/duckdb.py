@@ -73,7 +73,10 @@ def register(
 
     # DuckDB reads the arity from the signature and takes no *args.
     udf.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(f"arg{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(features))]
+        [
+            inspect.Parameter(f"arg{i}", inspect.Parameter.POSITIONAL_ONLY)
+            for i in range(len(features))
+        ]
     )
     con.create_function(
         function_name,

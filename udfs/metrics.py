@@ -44,8 +44,9 @@ def classification(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, f
         except ValueError:  # a class missing from y_true: AUC is undefined
             result["roc_auc"] = None
         clipped = np.clip(probabilities, 1e-15, 1.0)
-        result["log_loss"] = metrics.log_loss(y_true, clipped / clipped.sum(1, keepdims=True),
-                                              labels=labels)
+        result["log_loss"] = metrics.log_loss(
+            y_true, clipped / clipped.sum(1, keepdims=True), labels=labels
+        )
     return {k: (None if v is None else float(v)) for k, v in result.items()}
 
 

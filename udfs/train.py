@@ -60,8 +60,9 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     request.target = _resolve(table.column_names, request.target, "target column")
     table = _rows_with_target(table, request.target)
     if "max_rows" in own and table.num_rows > int(own["max_rows"]):
-        keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, int(own["max_rows"]),
-                                                          replace=False))
+        keep = np.sort(
+            np.random.default_rng(seed).choice(table.num_rows, int(own["max_rows"]), replace=False)
+        )
         table = table.take(pa.array(keep))
     features = _features(table, request)
     task = _task(table.column(request.target), request.task)
@@ -109,8 +110,11 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         holdout = frame.iloc[test_idx]
         predictor = Predictor(onnx, metadata)
         scores = predictor.scores_from_arrays(_onnx_inputs(holdout, features))
-        native = (pipeline.predict_proba(holdout) if task == "classification"
-                  else pipeline.predict(holdout))
+        native = (
+            pipeline.predict_proba(holdout)
+            if task == "classification"
+            else pipeline.predict(holdout)
+        )
         metadata["parity_max_abs_diff"] = float(np.max(np.abs(scores - native)))
         metadata["metrics"] = _metrics(task, y[test_idx], scores)
     clock.lap("evaluate")
@@ -315,10 +319,12 @@ def _importance(pipeline: Any, features: list[Feature]) -> list[list[Any]]:
         if name == "remainder":
             continue
         widths = (
-            [len(c) for c in transformer.categories_] if name == "categorical" else [1] * len(columns)
+            [len(c) for c in transformer.categories_]
+            if name == "categorical"
+            else [1] * len(columns)
         )
         for column, width in zip(columns, widths, strict=True):
-            totals[column] = float(raw[position:position + width].sum())
+            totals[column] = float(raw[position : position + width].sum())
             position += width
     norm = sum(totals.values()) or 1.0
     ranked = sorted(totals.items(), key=lambda item: -item[1])

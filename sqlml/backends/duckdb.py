@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -121,7 +122,7 @@ class DuckDBBackend(Backend):
         progress("reading training data")
         table, types = self.query_arrow(query_sql)
         request.sql_types = types
-        progress(f"read {table.num_rows:,} rows × {table.num_columns} columns")
+        progress(f"read {table.num_rows:,} rows, {table.num_columns} columns")
         trained = udfs.train.train(table, request, progress)
         del table
         with self.transaction():
@@ -153,7 +154,7 @@ class DuckDBBackend(Backend):
             state = wanted.get(name)
             if state != (entry.version, entry.sha, entry.function_name):
                 self._unregister(name)
-        for name, (version, sha, function) in wanted.items():
+        for name, (version, _sha, _function) in wanted.items():
             if name not in self._registered:
                 self._register(self.catalog.get(name, version))
 
@@ -175,14 +176,14 @@ class DuckDBBackend(Backend):
         registered = []
         try:
             for function_name, proba in functions:
-                duckdb_udfs.register(
-                    self.con, function_name, model.metadata, scorer(proba), proba
-                )
+                duckdb_udfs.register(self.con, function_name, model.metadata, scorer(proba), proba)
                 registered.append(function_name)
         except duckdb.Error as error:
             for function_name in registered:
                 self.con.remove_function(function_name)
-            raise BackendError(f"could not register the functions of model {name!r}: {error}")
+            raise BackendError(
+                f"could not register the functions of model {name!r}: {error}"
+            ) from error
         self._registered[name] = _Registered(
             model.version, model.onnx_sha256, model.function_name, tuple(registered)
         )
@@ -190,10 +191,8 @@ class DuckDBBackend(Backend):
     def _unregister(self, name: str) -> None:
         entry = self._registered.pop(name)
         for function_name in entry.functions:
-            try:
+            with contextlib.suppress(duckdb.Error):  # already gone: another connection's change
                 self.con.remove_function(function_name)
-            except duckdb.Error:
-                pass  # already gone (another connection's change)
 
     def function_exists(self, name: str) -> bool:
         rows = self.con.execute(

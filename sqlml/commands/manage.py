@@ -31,8 +31,19 @@ def show_models(node: ml.ShowModels, session: Session) -> Result:
     for model in session.backend.catalog.current():
         metric = udfs.metrics.primary_metric(model.task)
         meta = model.metadata
-        rows.append((model.name, model.version, model.task, meta["algorithm"], meta["target"],
-                     metric, meta["metrics"].get(metric), model.function_name, model.created_at))
+        rows.append(
+            (
+                model.name,
+                model.version,
+                model.task,
+                meta["algorithm"],
+                meta["target"],
+                metric,
+                meta["metrics"].get(metric),
+                model.function_name,
+                model.created_at,
+            )
+        )
     return ArrowResult.from_rows(columns, rows)
 
 
@@ -53,9 +64,18 @@ def show_versions(node: ml.ShowModelVersions, session: Session) -> Result:
     for model in catalog.versions(node.this):
         metric = udfs.metrics.primary_metric(model.task)
         meta = model.metadata
-        rows.append((model.name, model.version, model.version == model.current_version,
-                     meta["algorithm"], metric, meta["metrics"].get(metric), meta["rows_train"],
-                     model.created_at))
+        rows.append(
+            (
+                model.name,
+                model.version,
+                model.version == model.current_version,
+                meta["algorithm"],
+                metric,
+                meta["metrics"].get(metric),
+                meta["rows_train"],
+                model.created_at,
+            )
+        )
     return ArrowResult.from_rows(columns, rows)
 
 
@@ -93,8 +113,12 @@ def describe_model(node: ml.DescribeModel, session: Session) -> Result:
         add("metric", key, value)
     for key, value in meta["timings"].items():
         add("timing", f"{key}_seconds", value)
-    columns = {"section": pa.string(), "position": pa.int32(), "name": pa.string(),
-               "value": pa.string()}
+    columns = {
+        "section": pa.string(),
+        "position": pa.int32(),
+        "name": pa.string(),
+        "value": pa.string(),
+    }
     return ArrowResult.from_rows(columns, rows)
 
 
@@ -106,8 +130,11 @@ def evaluate_model(node: ml.EvaluateModel, session: Session) -> Result:
     else:
         table, _ = session.backend.query_arrow(session.to_engine_sql(query))
         metrics = udfs.train.evaluate(session.backend.predictor(model.name), table)
-    names = (udfs.metrics.CLASSIFICATION_METRICS if model.task == "classification"
-             else udfs.metrics.REGRESSION_METRICS)
+    names = (
+        udfs.metrics.CLASSIFICATION_METRICS
+        if model.task == "classification"
+        else udfs.metrics.REGRESSION_METRICS
+    )
     columns = {name: pa.float64() for name in names}
     return ArrowResult.from_rows(columns, [tuple(metrics.get(name) for name in names)])
 

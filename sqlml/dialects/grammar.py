@@ -129,7 +129,9 @@ class MLGrammar:
                 self._parse_ml_options(args["options"])
             else:
                 expected = ", ".join((*_CREATE_MODEL_CLAUSES, "AS", "FROM"))
-                self.raise_error(f"Unexpected {self._curr.text!r} in CREATE MODEL; expected one of {expected}")
+                self.raise_error(
+                    f"Unexpected {self._curr.text!r} in CREATE MODEL; expected one of {expected}"
+                )
         if query is None:
             self.raise_error("CREATE MODEL needs its training data: AS SELECT ... or FROM table")
         if "target" not in args:

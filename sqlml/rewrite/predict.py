@@ -43,9 +43,7 @@ def rewrite_predictions(tree: exp.Expr, lookup: ModelLookup) -> dict[str, str]:
         arguments = _arguments(function, model, node.expressions)
         engine_function = udfs.naming.predict_function(name, proba=function == "PREDICT_PROBA")
         used[engine_function] = name
-        node.replace(
-            exp.Anonymous(this=exp.to_identifier(engine_function), expressions=arguments)
-        )
+        node.replace(exp.Anonymous(this=exp.to_identifier(engine_function), expressions=arguments))
     return used
 
 
