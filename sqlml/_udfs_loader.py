@@ -11,7 +11,17 @@ def _load() -> ModuleType:
         package = importlib.import_module("sqlml._udfs")
     except ModuleNotFoundError:
         package = importlib.import_module("udfs")
-    for module in ("catalog", "features", "predict", "train", "naming"):
+    modules = (
+        "algorithms",
+        "catalog",
+        "features",
+        "metrics",
+        "naming",
+        "postgres",
+        "predict",
+        "train",
+    )
+    for module in modules:
         importlib.import_module(f"{package.__name__}.{module}")
     return package
 

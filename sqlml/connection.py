@@ -89,6 +89,10 @@ class Connection:
             result = self._run(statement, None)
         return Cursor(result) if result is not None else Cursor(_empty())
 
+    def command(self, statement: ml.MLStatement) -> Cursor:
+        """Run an already-parsed sqlml statement (the function forms in PostgreSQL use it)."""
+        return Cursor(commands.run(statement, self._session))
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -149,7 +153,7 @@ class Connection:
         return trees[0]
 
     def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
-        names = rewrite_predictions(tree, self.backend.catalog.get)
+        names = rewrite_predictions(tree, self.backend.catalog.get, self.backend.function_schema)
         if used is not None:
             used.update(names)
         leftover = next(tree.find_all(ml.MLStatement, ml.MLPredict), None)
@@ -181,7 +185,8 @@ def _empty() -> Result:
 
 
 def connect(target: Any = ":memory:", *, progress: bool | Progress = False) -> Connection:
-    """A file path or ``:memory:`` (DuckDB), or an open duckdb connection."""
+    """A file path or ``:memory:`` (DuckDB), a ``postgresql://`` DSN, or an open duckdb
+    or psycopg connection."""
     import duckdb
 
     from sqlml.backends.duckdb import DuckDBBackend
@@ -189,7 +194,13 @@ def connect(target: Any = ":memory:", *, progress: bool | Progress = False) -> C
     if isinstance(target, duckdb.DuckDBPyConnection):
         return Connection(DuckDBBackend(target, owns_connection=False), progress)
     if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
-        raise UnsupportedError("the PostgreSQL backend is not available in this version yet")
+        from sqlml.backends import postgres
+
+        return Connection(postgres.connect(target), progress)
+    if type(target).__module__.startswith("psycopg"):
+        from sqlml.backends.postgres import PostgresBackend
+
+        return Connection(PostgresBackend(target, owns_connection=False), progress)
     if isinstance(target, str | bytes) or hasattr(target, "__fspath__"):
         return Connection(
             DuckDBBackend(duckdb.connect(str(target)), owns_connection=True), progress

@@ -76,3 +76,23 @@ def close_matches(word: str, candidates: Iterable[str]) -> str:
         lowered = {c.lower(): c for c in pool}
         matches = [lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=3)]
     return f" Did you mean: {', '.join(matches)}?" if matches else ""
+
+
+def from_server(sqlstate: str | None, message: str) -> SqlmlError | None:
+    """The sqlml error that a PostgreSQL ERROR raised by sqlml's server code stands for."""
+    classes = [
+        SqlmlSyntaxError,
+        ModelNotFoundError,
+        ModelExistsError,
+        FeatureTableNotFoundError,
+        UnknownOptionError,
+        InvalidTrainingDataError,
+        InputSchemaError,
+        UnsupportedError,
+    ]
+    for cls in classes:
+        if cls.sqlstate == sqlstate:
+            error = cls.__new__(cls)
+            Exception.__init__(error, message)
+            return error
+    return None

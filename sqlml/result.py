@@ -97,3 +97,29 @@ class EmptyResult(ArrowResult):
 
 def to_pandas(result: Result) -> Any:
     return result.arrow().to_pandas()
+
+
+class RowsResult(ArrowResult):
+    """Rows already fetched as Python tuples, with their column names."""
+
+    def __init__(self, columns: list[str], rows: list[tuple], types: list[str] | None = None):
+        self._columns = columns
+        self._types = types or ["" for _ in columns]
+        self._rows = rows
+        self._position = 0
+
+    @property
+    def description(self) -> list[tuple] | None:  # type: ignore[override]
+        if not self._columns:
+            return None
+        return [
+            (c, t, None, None, None, None, None)
+            for c, t in zip(self._columns, self._types, strict=True)
+        ]
+
+    def arrow(self) -> pa.Table:
+        return (
+            pa.Table.from_pylist([dict(zip(self._columns, r, strict=True)) for r in self._rows])
+            if self._rows
+            else pa.table({c: pa.array([], pa.null()) for c in self._columns})
+        )

@@ -82,6 +82,8 @@ _VERSION_COLUMNS = (
 
 def _record(row: tuple) -> ModelVersion:
     name, version, current, function_name, metadata, sha, created = row
+    if isinstance(created, str):  # PL/Python hands timestamps over as text
+        created = dt.datetime.fromisoformat(created)
     return ModelVersion(name, version, current, function_name, json.loads(metadata), sha, created)
 
 
@@ -175,7 +177,8 @@ class Catalog:
         version = (latest or 0) + 1
         metric = primary_metric(metadata["task"])
         self.db.run(
-            "INSERT INTO sqlml.model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sqlml.model_versions "
+            "VALUES (?, ?, ?, ?, ?, ?, CAST(? AS DOUBLE PRECISION), ?, ?, ?, ?)",
             [
                 name,
                 version,

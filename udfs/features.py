@@ -108,3 +108,29 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 def label_arrow_type(name: str) -> pa.DataType:
     """The Arrow type in which PREDICT returns a classifier's labels."""
     return ARROW_TYPES.get(name, pa.string())
+
+
+def row_inputs(features: list[Feature], values: list[Any]) -> list[np.ndarray]:
+    """One row of Python values (as PL/Python or JSON hands them) as model inputs."""
+    return [_scalar_input(f, v) for f, v in zip(features, values, strict=True)]
+
+
+def _scalar_input(feature: Feature, value: Any) -> np.ndarray:
+    if feature.kind == "categorical":
+        text = NULL_CATEGORY if value is None else str(value)
+        return np.array([[text]], dtype=object)
+    if value is None:
+        number = np.nan
+    elif feature.kind == "temporal":
+        stamp = np.datetime64(str(value).replace(" ", "T")[:26], "us")
+        number = (stamp - np.datetime64(0, "us")) / np.timedelta64(1, "D")
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            from sqlml.errors import InputSchemaError
+
+            raise InputSchemaError(
+                f"feature {feature.name!r} ({feature.sql_type}) cannot take {value!r}"
+            ) from None
+    return np.array([[number]], dtype=np.float32)

@@ -66,8 +66,19 @@ class Backend(ABC):
         catalog. Called before every statement, so it must be cheap when nothing changed."""
 
     @abstractmethod
-    def predictor(self, name: str) -> Any:
-        """The in-use version of a model, ready to score rows (udfs.predict.Predictor)."""
+    def drop_model(self, name: str) -> None:
+        """Remove every version of the model and its functions, atomically."""
+
+    @abstractmethod
+    def set_model_version(self, name: str, version: int) -> None:
+        """Make ``version`` the one PREDICT and the model's FUNCTION use."""
+
+    @abstractmethod
+    def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
+        """Metrics of the model's in-use version on the query's rows (target included)."""
+
+    # Engine functions that serve PREDICT live in this schema (None: the default one).
+    function_schema: ClassVar[str | None] = None
 
     def function_exists(self, name: str) -> bool:
         """Whether the engine already has a function of that name (not one of ours)."""

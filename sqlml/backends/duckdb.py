@@ -130,6 +130,20 @@ class DuckDBBackend(Backend):
         self.sync_models()
         return version
 
+    def drop_model(self, name: str) -> None:
+        with self.transaction():
+            self.catalog.drop(name)
+        self.sync_models()
+
+    def set_model_version(self, name: str, version: int) -> None:
+        with self.transaction():
+            self.catalog.set_current(name, version)
+        self.sync_models()
+
+    def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
+        table, _ = self.query_arrow(query_sql)
+        return udfs.train.evaluate(self.predictor(name), table)
+
     def predictor(self, name: str) -> Predictor:
         """The model's in-use version; loads it through the loader cursor on first use."""
         entry = self._registered.get(name)

@@ -128,8 +128,7 @@ def evaluate_model(node: ml.EvaluateModel, session: Session) -> Result:
     if query is None:
         metrics = model.metadata["metrics"]
     else:
-        table, _ = session.backend.query_arrow(session.to_engine_sql(query))
-        metrics = udfs.train.evaluate(session.backend.predictor(model.name), table)
+        metrics = session.backend.evaluate(model.name, session.to_engine_sql(query))
     names = (
         udfs.metrics.CLASSIFICATION_METRICS
         if model.task == "classification"
@@ -151,15 +150,11 @@ def drop_model(node: ml.DropModel, session: Session) -> Result:
         if node.args.get("if_exists"):
             return EmptyResult()
         backend.catalog.get(node.this)  # raises, naming close matches
-    with backend.transaction():
-        backend.catalog.drop(node.this)
-    backend.sync_models()
+    backend.drop_model(node.this)
     return EmptyResult()
 
 
 def alter_model_version(node: ml.AlterModelVersion, session: Session) -> Result:
-    backend = session.backend
-    with backend.transaction():
-        backend.catalog.set_current(node.this, node.args["version"])
-    backend.sync_models()
+    session.backend.catalog.get(node.this, node.args["version"])  # names what exists
+    session.backend.set_model_version(node.this, node.args["version"])
     return EmptyResult()

@@ -13,10 +13,10 @@ __all__ = ["ML_WORDS", "SqlmlDuckDB", "SqlmlPostgres", "ml_dialect"]
 
 
 def _ml_keywords(tokenizer: type) -> dict:
-    # EXPLAIN is a COMMAND token, which swallows the rest of the statement as text;
-    # as a plain word it reaches the ML grammar, which handles EXPLAIN MODEL and
-    # EXPLAIN <query with PREDICT>.
-    return {**tokenizer.KEYWORDS, "EXPLAIN": TokenType.VAR}
+    # EXPLAIN and SHOW are COMMAND tokens, which swallow the rest of the statement as
+    # text; as plain words they reach the ML grammar (EXPLAIN MODEL, SHOW MODELS, EXPLAIN
+    # <query with PREDICT>). Statements without ML words never reach a parser.
+    return {**tokenizer.KEYWORDS, "EXPLAIN": TokenType.VAR, "SHOW": TokenType.VAR}
 
 
 class SqlmlDuckDB(DuckDB):

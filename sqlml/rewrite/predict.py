@@ -20,7 +20,9 @@ def signature(model: Any) -> str:
     return f"{model.name}({features})"
 
 
-def rewrite_predictions(tree: exp.Expr, lookup: ModelLookup) -> dict[str, str]:
+def rewrite_predictions(
+    tree: exp.Expr, lookup: ModelLookup, schema: str | None = None
+) -> dict[str, str]:
     """Replace every PREDICT in ``tree`` in place; returns engine function → model name,
     so that an engine error about one of them can be told in the model's terms."""
     used: dict[str, str] = {}
@@ -43,7 +45,8 @@ def rewrite_predictions(tree: exp.Expr, lookup: ModelLookup) -> dict[str, str]:
         arguments = _arguments(function, model, node.expressions)
         engine_function = udfs.naming.predict_function(name, proba=function == "PREDICT_PROBA")
         used[engine_function] = name
-        node.replace(exp.Anonymous(this=exp.to_identifier(engine_function), expressions=arguments))
+        call = exp.Anonymous(this=exp.to_identifier(engine_function), expressions=arguments)
+        node.replace(exp.Dot(this=exp.to_identifier(schema), expression=call) if schema else call)
     return used
 
 

@@ -1,0 +1,167 @@
+"""PostgreSQL from the client: statements go to the server, which trains and predicts.
+
+Training is one call of ``sqlml.train_model`` (the server reads the rows itself); PREDICT
+becomes calls of each model's SQL functions; the catalog is read with plain SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+
+from sqlml._udfs_loader import udfs
+from sqlml.backends.base import Backend, Progress, TrainRequest
+from sqlml.backends.plpython import _request_fields
+from sqlml.errors import BackendError, SqlmlError, from_server
+from sqlml.result import RowsResult
+
+
+class _PsycopgExecutor:
+    blob_type = "BYTEA"
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), list(params) or None)
+            return cursor.fetchall() if cursor.description else []
+
+
+class PostgresResult(RowsResult):
+    def __init__(self, cursor: psycopg.Cursor):
+        if cursor.description is None:
+            super().__init__([], [])
+            return
+        names = [c.name for c in cursor.description]
+        types = [_type_name(cursor, c.type_code) for c in cursor.description]
+        super().__init__(names, cursor.fetchall(), types)
+
+
+def _type_name(cursor: psycopg.Cursor, oid: int) -> str:
+    info = cursor.adapters.types.get(oid)
+    return info.name if info else str(oid)
+
+
+@contextmanager
+def server_errors() -> Iterator[None]:
+    """Errors that sqlml's server code raised come back as the sqlml errors they were."""
+    try:
+        yield
+    except psycopg.Error as error:
+        message = (error.diag.message_primary or str(error)).removeprefix("sqlml: ")
+        ours = error.diag.schema_name == "sqlml"
+        mapped = from_server(error.sqlstate, message) if ours else None
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+class PostgresBackend(Backend):
+    name = "postgres"
+    function_schema = "sqlml"
+
+    def __init__(self, conn: psycopg.Connection, owns_connection: bool):
+        self.conn = conn
+        self._owns = owns_connection
+        self._progress: Progress | None = None
+        conn.add_notice_handler(self._on_notice)
+        installed = conn.execute("SELECT to_regclass('sqlml.model_registry')").fetchone()
+        if installed is None or installed[0] is None:
+            raise SqlmlError(
+                "sqlml is not installed in this database: run `sqlml install <dsn>` "
+                "as a superuser first (see the README, section PostgreSQL)"
+            )
+        self.catalog = udfs.catalog.Catalog(_PsycopgExecutor(conn))
+
+    def _on_notice(self, diagnostic: psycopg.errors.Diagnostic) -> None:
+        message = diagnostic.message_primary or ""
+        if self._progress is not None and message.startswith("sqlml: "):
+            self._progress(message.removeprefix("sqlml: "))
+
+    # -- running SQL ---------------------------------------------------------------------
+
+    def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> PostgresResult:
+        cursor = self.conn.cursor()
+        with server_errors():
+            cursor.execute(sql, params)
+        return PostgresResult(cursor)
+
+    def _call(self, sql: str, params: Sequence[Any]) -> Any:
+        """One server function call; its single value."""
+        with server_errors():
+            row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
+        result = self.run(sql)
+        return result.arrow(), {d[0]: d[1] for d in result.description or []}
+
+    def query_columns(self, sql: str) -> list[str]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM ({sql}) AS _sqlml_q LIMIT 0")
+            return [c.name for c in cursor.description or []]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    # -- models ------------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        query_sql: str,
+        request: TrainRequest,
+        function_name: str | None,
+        progress: Progress,
+    ) -> int:
+        self._progress = progress
+        try:
+            return int(
+                self._call(
+                    "SELECT sqlml.train_model(%s, %s, %s::jsonb, %s)",
+                    [name, query_sql, json.dumps(_request_fields(request)), function_name],
+                )
+            )
+        finally:
+            self._progress = None
+
+    def sync_models(self) -> None:
+        pass  # the server creates a model's functions in the transaction that stores it
+
+    def drop_model(self, name: str) -> None:
+        self._call("SELECT sqlml.drop_model(%s)", [name])
+
+    def set_model_version(self, name: str, version: int) -> None:
+        self._call("SELECT sqlml.set_model_version(%s, %s)", [name, version])
+
+    def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
+        return self._call("SELECT sqlml.evaluate_json(%s, %s)", [name, query_sql])
+
+    def predictor(self, name: str) -> Any:
+        model = self.catalog.get(name)
+        return udfs.predict.Predictor(self.catalog.onnx(name, model.version), model.metadata)
+
+    def function_exists(self, name: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [name]).fetchone()
+        return row is not None
+
+    def close(self) -> None:
+        self.conn.remove_notice_handler(self._on_notice)
+        if self._owns:
+            self.conn.close()
+
+
+def connect(dsn: str) -> PostgresBackend:
+    try:
+        conn = psycopg.connect(dsn, autocommit=True)
+    except psycopg.Error as error:
+        raise BackendError(f"cannot connect to PostgreSQL at {dsn}: {error}") from error
+    return PostgresBackend(conn, owns_connection=True)

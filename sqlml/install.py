@@ -1,0 +1,183 @@
+"""`sqlml install`: put schema sqlml (catalog, PL/Python functions, grants) into PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import sysconfig
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+
+import sqlml
+from sqlml._udfs_loader import udfs
+from sqlml.errors import SqlmlError
+
+# What the server's Python must import to train and predict.
+REQUIRED_MODULES = (
+    "numpy",
+    "pyarrow",
+    "onnxruntime",
+    "onnx",
+    "sklearn",
+    "lightgbm",
+    "skl2onnx",
+    "onnxmltools",
+    "sqlglot",
+    "sqlml",
+)
+_SCRIPT = re.compile(r"sqlml--(\d+\.\d+\.\d+)\.sql")
+_UPGRADE = re.compile(r"sqlml--(\d+\.\d+\.\d+)--(\d+\.\d+\.\d+)\.sql")
+
+Report = Callable[[str], None]
+
+
+def sql_dir() -> Path:
+    """sql/ of a source checkout, or sqlml/_sql when installed as a wheel."""
+    packaged = resources.files("sqlml") / "_sql"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(sqlml.__file__).resolve().parent.parent / "sql"
+
+
+def python_paths() -> list[str]:
+    """Where this client's sqlml and its dependencies are importable from.
+
+    The server gets the same list: sqlml installed on the database machine (the usual case
+    for a local server, and what `pip install sqlml` on that machine gives).
+    """
+    package_parent = str(Path(sqlml.__file__).resolve().parent.parent)
+    site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    return list(dict.fromkeys([package_parent, *site]))
+
+
+def _quote(conn: psycopg.Connection, identifier: str) -> str:
+    return psycopg.sql.Identifier(identifier).as_string(conn)
+
+
+def check_server_python(conn: psycopg.Connection, paths: list[str]) -> None:
+    """Fail with what to do when the server's Python cannot import sqlml's packages."""
+    probe = (
+        "import sys, importlib, json\n"
+        f"sys.path[:0] = [p for p in {paths!r} if p not in sys.path]\n"
+        "missing = []\n"
+        f"for name in {list(REQUIRED_MODULES)!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as error:\n"
+        "        missing.append(f'{name} ({type(error).__name__}: {error})')\n"
+        "GD['sqlml_probe'] = json.dumps({'missing': missing, 'python': sys.version, "
+        "'executable': sys.executable})\n"
+        "if missing:\n"
+        "    plpy.error('sqlml-probe ' + GD['sqlml_probe'])\n"
+    )
+    try:
+        conn.execute(f"DO $sqlml_probe$\n{probe}\n$sqlml_probe$ LANGUAGE plpython3u")
+    except psycopg.Error as error:
+        message = error.diag.message_primary or str(error)
+        if not message.startswith("sqlml-probe "):
+            raise SqlmlError(f"the server could not run PL/Python: {message}") from error
+        report = json.loads(message.removeprefix("sqlml-probe "))
+        raise SqlmlError(
+            "the PostgreSQL server's Python ("
+            + report["python"].split()[0]
+            + ") cannot import: "
+            + "; ".join(report["missing"])
+            + ". Install sqlml on the database machine for that Python (for example "
+            "`python3 -m venv /opt/sqlml && /opt/sqlml/bin/pip install sqlml`, with the same "
+            "Python minor version as the server's), make it readable by the postgres user, and "
+            "run `sqlml install` from that environment; searched: " + ", ".join(paths)
+        ) from error
+
+
+def installed_version(conn: psycopg.Connection) -> str | None:
+    if conn.execute("SELECT to_regclass('sqlml.catalog_info')").fetchone()[0] is None:
+        return None
+    row = conn.execute(
+        "SELECT value FROM sqlml.catalog_info WHERE key = 'installed_version'"
+    ).fetchone()
+    return row[0] if row else "0.0.0"
+
+
+def _set_info(conn: psycopg.Connection, key: str, value: str) -> None:
+    conn.execute("DELETE FROM sqlml.catalog_info WHERE key = %s", [key])
+    conn.execute("INSERT INTO sqlml.catalog_info VALUES (%s, %s)", [key, value])
+
+
+def _render(script: str, paths: list[str]) -> str:
+    prelude = udfs.postgres.prelude(paths)
+    return re.sub(r"^@PRELUDE@$", lambda _: prelude, script, flags=re.MULTILINE)
+
+
+def _upgrade_path(start: str, target: str) -> list[Path]:
+    """The chain of sqlml--A--B.sql scripts from ``start`` to ``target``."""
+    steps = {}
+    for path in sql_dir().iterdir():
+        match = _UPGRADE.fullmatch(path.name)
+        if match:
+            steps[match.group(1)] = (match.group(2), path)
+    chain, version = [], start
+    while version != target and version in steps:
+        version, path = steps[version]
+        chain.append(path)
+    return chain
+
+
+def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
+    """Install (or, with ``upgrade``, move forward) sqlml in the database; its version."""
+    version = sqlml.__version__
+    script = sql_dir() / f"sqlml--{version}.sql"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        superuser = conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        if not superuser or not superuser[0]:
+            raise SqlmlError("sqlml install needs a superuser (it creates PL/Python functions)")
+        present = installed_version(conn)
+        if present is not None and present != version and not upgrade:
+            raise SqlmlError(
+                f"sqlml {present} is installed; run `sqlml install --upgrade` to move to {version}"
+            )
+        report("checking PL/Python")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS plpython3u")
+        paths = python_paths()
+        report("checking that the server's Python can import sqlml")
+        check_server_python(conn, paths)
+        with conn.transaction():
+            conn.execute(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sqlml_user') "
+                "THEN CREATE ROLE sqlml_user NOLOGIN; END IF; END $$"
+            )
+            for statement in udfs.catalog.ddl("BYTEA"):
+                conn.execute(statement)
+            if present not in (None, version):
+                for step in _upgrade_path(present, version):
+                    report(f"applying {step.name}")
+                    conn.execute(_render(step.read_text(), paths))
+            report(f"installing {script.name}")
+            conn.execute(_render(script.read_text(), paths))
+            _set_info(conn, "schema_version", udfs.catalog.SCHEMA_VERSION)
+            _set_info(conn, "installed_version", version)
+            _set_info(conn, "python_path", json.dumps(paths))
+            # Models trained before an upgrade get functions with the new prelude.
+            for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+                conn.execute("SELECT sqlml._install_model_functions(%s)", [name])
+    report(f"sqlml {version} is installed")
+    return version
+
+
+def uninstall(dsn: str, report: Report = print) -> None:
+    """Remove schema sqlml, every model and the models' FUNCTIONs."""
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        if installed_version(conn) is not None:
+            for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+                conn.execute("SELECT sqlml.drop_model(%s)", [name])
+        conn.execute("DROP SCHEMA IF EXISTS sqlml CASCADE")
+    report("sqlml is uninstalled (role sqlml_user is kept: other databases may use it)")
+
+
+if __name__ == "__main__":  # pragma: no cover - a convenience for `python -m sqlml.install`
+    install(sys.argv[1])

@@ -1,0 +1,457 @@
+"""PostgreSQL's side: the PL/Python entry points that sql/'s functions hand off to.
+
+Everything here runs inside a PostgreSQL backend process. ``plpy`` (SPI) is passed in by
+the caller, never imported, so the module also loads outside the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from sqlml.errors import InvalidTrainingDataError, SqlmlError
+
+from . import naming
+from .catalog import Catalog, ModelVersion
+from .features import Feature, row_inputs
+from .predict import Predictor
+from .train import TrainRequest, check_columns, evaluate, train
+
+SCHEMA = "sqlml"
+_NAN = "'\\x7ff8000000000000'::bytea"
+
+
+def call(plpy: Any, function: Any, *args: Any) -> Any:
+    """Run an entry point; a sqlml error becomes a PostgreSQL ERROR with its SQLSTATE."""
+    try:
+        return function(plpy, *args)
+    except SqlmlError as error:
+        raise _server_error(plpy, error) from None
+
+
+_ERROR_CLASSES: dict[int, type] = {}
+
+
+def _server_error(plpy: Any, error: SqlmlError) -> Exception:
+    """A plpy.Error that PostgreSQL reports as ``ERROR: sqlml: <message>``.
+
+    PL/Python prefixes the message with the exception's class name; a class called
+    ``sqlml`` makes that prefix read as the product's name. schema_name marks the ERROR as
+    sqlml's own, so the client can map it back to the same Python exception.
+    """
+    cls = _ERROR_CLASSES.get(id(plpy.Error))
+    if cls is None:
+        cls = type("sqlml", (plpy.Error,), {"__module__": "builtins"})
+        _ERROR_CLASSES[id(plpy.Error)] = cls
+    server_error = cls(str(error))
+    server_error.sqlstate = error.sqlstate
+    server_error.schema_name = "sqlml"
+    return server_error
+
+
+class SpiExecutor:
+    """Runs the catalog's ``?``-parameterised SQL through SPI."""
+
+    blob_type = "BYTEA"
+
+    def __init__(self, plpy: Any):
+        self.plpy = plpy
+        self._plans: dict[tuple, Any] = {}
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        params = list(params)
+        if params:
+            types = tuple(_spi_type(v) for v in params)
+            key = (sql, types)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self.plpy.prepare(_dollar_params(sql), list(types))
+                self._plans[key] = plan
+            result = self.plpy.execute(plan, params)
+        else:
+            result = self.plpy.execute(sql)
+        return rows_of(result)
+
+
+def rows_of(result: Any) -> list[tuple]:
+    try:
+        columns = result.colnames()
+    except Exception:  # a statement without a result set
+        return []
+    return [tuple(row[c] for c in columns) for row in result]
+
+
+def _spi_type(value: Any) -> str:
+    import datetime as dt
+
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double precision"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytea"
+    if isinstance(value, dt.datetime):
+        return "timestamp"
+    return "text"
+
+
+def _dollar_params(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+# -- reading rows ------------------------------------------------------------------------
+
+# SQL type → how its values travel: packed float8 bytes, or an array of text.
+_NUMBER_TYPES = {
+    "smallint": pa.int16(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "real": pa.float32(),
+    "double precision": pa.float64(),
+    "numeric": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp without time zone": pa.timestamp("us"),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+}
+
+
+def describe(plpy: Any, query: str) -> list[tuple[str, str]]:
+    """(column, SQL type) of a query's result, without reading its rows."""
+    result = plpy.execute(f"SELECT * FROM ({query}) AS _sqlml_q LIMIT 0")
+    names, oids, mods = result.colnames(), result.coltypes(), result.coltypmods()
+    plan = plpy.prepare("SELECT format_type($1, $2) AS t", ["oid", "integer"])
+    return [
+        (n, plpy.execute(plan, [o, m])[0]["t"]) for n, o, m in zip(names, oids, mods, strict=True)
+    ]
+
+
+def _base_type(sql_type: str) -> str:
+    return re.sub(r"\(.*\)", "", sql_type).strip()
+
+
+def read_query(plpy: Any, query: str) -> tuple[pa.Table, dict[str, str]]:
+    """All rows of a query as Arrow, read column-wise in one aggregate pass.
+
+    Numbers, booleans and times travel as one float8-packed bytea per column (NULL as
+    NaN), text as one array: SPI then builds a handful of Python objects instead of one per
+    value. Every aggregate of one pass sees the rows in the same order.
+    """
+    columns = describe(plpy, query)
+    if not columns:
+        raise InvalidTrainingDataError("the query returns no columns")
+    parts = [f"count(*) AS {plpy.quote_ident('_sqlml_rows')}"]
+    for i, (name, sql_type) in enumerate(columns):
+        column = f"_sqlml_q.{plpy.quote_ident(name)}"
+        base = _base_type(sql_type)
+        if base in _NUMBER_TYPES:
+            value = _as_float8(column, base)
+            parts.append(f"string_agg(coalesce(float8send({value}), {_NAN}), ''::bytea) AS c{i}")
+        else:
+            parts.append(f"array_agg({column}::text) AS c{i}")
+    row = plpy.execute(f"SELECT {', '.join(parts)} FROM ({query}) AS _sqlml_q")[0]
+    n = row["_sqlml_rows"]
+    arrays = []
+    for i, (_, sql_type) in enumerate(columns):
+        value = row[f"c{i}"]
+        base = _base_type(sql_type)
+        if base in _NUMBER_TYPES:
+            packed = np.frombuffer(value or b"", dtype=">f8").astype(np.float64)
+            arrays.append(_from_float8(packed, _NUMBER_TYPES[base]))
+        else:
+            arrays.append(pa.array(value or [], type=pa.string()))
+        assert len(arrays[-1]) == n
+    table = pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
+    return table, dict(columns)
+
+
+def _as_float8(column: str, base: str) -> str:
+    if base == "boolean":
+        return f"{column}::int::float8"
+    if base == "date":
+        return f"({column} - DATE '1970-01-01')::float8"
+    if base.startswith("timestamp"):
+        return f"extract(epoch FROM {column})::float8"
+    return f"{column}::float8"
+
+
+def _from_float8(values: np.ndarray, kind: pa.DataType) -> pa.Array:
+    missing = np.isnan(values)
+    mask = missing if missing.any() else None
+    if pa.types.is_boolean(kind):
+        return pa.array(values == 1.0, mask=mask)
+    if pa.types.is_date(kind):
+        return pa.array(np.where(missing, 0, values).astype(np.int32), mask=mask).cast(kind)
+    if pa.types.is_timestamp(kind):
+        micros = np.where(missing, 0, np.round(values * 1e6)).astype(np.int64)
+        return pa.array(micros, mask=mask).cast(pa.timestamp("us")).cast(kind)
+    if pa.types.is_integer(kind):
+        return pa.array(np.where(missing, 0, values).astype(kind.to_pandas_dtype()), mask=mask)
+    return pa.array(values.astype(kind.to_pandas_dtype()), mask=mask)
+
+
+# -- training ------------------------------------------------------------------------------
+
+
+def train_model(
+    plpy: Any, name: str, query: str, request_json: str, function_name: str | None
+) -> int:
+    """CREATE MODEL inside the server: read, train, store, create the model's functions."""
+    request = TrainRequest(**json.loads(request_json))
+    check_columns([c for c, _ in describe(plpy, query)], request)
+    notice = _notice(plpy)
+    notice("reading training data")
+    table, types = read_query(plpy, query)
+    request.sql_types = types
+    notice(f"read {table.num_rows:,} rows, {table.num_columns} columns")
+    trained = train(table, request, notice)
+    del table
+    metadata = dict(trained.metadata)
+    if function_name:
+        (schema,) = plpy.execute("SELECT current_schema() AS s")[0].values()
+        metadata["function_schema"] = schema
+    version = Catalog(SpiExecutor(plpy)).add_version(name, trained.onnx, metadata, function_name)
+    # Creating PL/Python functions needs the installer's rights: a SECURITY DEFINER
+    # function does it from the catalog alone, running none of the caller's SQL.
+    plpy.execute(plpy.prepare("SELECT sqlml._install_model_functions($1)", ["text"]), [name])
+    return version
+
+
+def _notice(plpy: Any):
+    def notice(message: str) -> None:
+        plpy.notice(f"sqlml: {message}")
+
+    return notice
+
+
+# -- the functions that serve a model --------------------------------------------------------
+
+_SQL_ARGUMENT_TYPES = {
+    "numeric": "double precision",
+    "boolean": "boolean",
+    "categorical": "text",
+    "temporal": "timestamp",
+}
+_SQL_LABEL_TYPES = {
+    "bool": "boolean",
+    "int8": "smallint",
+    "int16": "smallint",
+    "int32": "integer",
+    "int64": "bigint",
+    "uint8": "integer",
+    "uint16": "integer",
+    "uint32": "bigint",
+    "uint64": "numeric",
+    "float": "real",
+    "double": "double precision",
+}
+
+
+def return_type(metadata: dict[str, Any], proba: bool) -> str:
+    if metadata["task"] == "regression":
+        return "double precision"
+    if proba:
+        return "double precision" if len(metadata["classes"]) == 2 else "jsonb"
+    return _SQL_LABEL_TYPES.get(metadata["label_type"], "text")
+
+
+def _functions(plpy: Any, schema: str, name: str) -> list[str]:
+    rows = plpy.execute(
+        plpy.prepare(
+            "SELECT p.oid::regprocedure::text AS f FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2",
+            ["text", "text"],
+        ),
+        [schema, name],
+    )
+    return [r["f"] for r in rows]
+
+
+def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None = None) -> None:
+    """(Re)create the SQL functions of the model's in-use version.
+
+    The ONNX bytes are part of each function's body: a PARALLEL SAFE function cannot use
+    SPI, so it cannot read the catalog, and this way parallel workers can score rows too.
+    """
+    catalog = Catalog(SpiExecutor(plpy))
+    model = catalog.get(name)
+    onnx = catalog.onnx(name, model.version)
+    prelude = _prelude(plpy)
+    payload = base64.b64encode(onnx).decode()
+    meta = json.dumps(model.metadata)
+    features = [Feature.from_json(f) for f in model.metadata["features"]]
+    arguments = ", ".join(_SQL_ARGUMENT_TYPES[f.kind] for f in features)
+    targets = [(f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name))}", False)]
+    if model.task == "classification":
+        targets.append(
+            (f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name, proba=True))}", True)
+        )
+    if model.function_name:
+        schema = model.metadata.get("function_schema", "public")
+        _check_may_create_in(plpy, schema)
+        qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(model.function_name)}"
+        targets.append((qualified, False))
+    for qualified, proba in targets:
+        body = (
+            f"{prelude}\n"
+            f"return handoff.call(plpy, handoff.predict_row, GD, {model.onnx_sha256!r}, "
+            f"{payload!r}, {meta!r}, args, {proba!r})"
+        )
+        tag = _dollar_tag(body)
+        returns = return_type(model.metadata, proba)
+        existing = _existing_signature(plpy, qualified)
+        if existing is not None and existing != (arguments, returns):
+            plpy.execute(f"DROP FUNCTION {qualified}({existing[0]})")
+        plpy.execute(
+            f"CREATE OR REPLACE FUNCTION {qualified}({arguments}) RETURNS {returns} "
+            f"LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE AS {tag}{body}{tag}"
+        )
+        signature = f"{qualified}({arguments})"
+        comment = plpy.quote_literal(f"sqlml model {name} version {model.version}")
+        plpy.execute(f"COMMENT ON FUNCTION {signature} IS {comment}")
+        # Using a model is a right of its own: sqlml_user has it, PUBLIC does not.
+        plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+        plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO sqlml_user")
+
+
+def _check_may_create_in(plpy: Any, schema: str) -> None:
+    """The FUNCTION goes where the caller (not the installer) may create objects."""
+    plan = plpy.prepare("SELECT has_schema_privilege(session_user, $1, 'CREATE') AS ok", ["text"])
+    if not plpy.execute(plan, [schema])[0]["ok"]:
+        raise SqlmlError(f"FUNCTION: you may not create functions in schema {schema!r}")
+
+
+def _existing_signature(plpy: Any, qualified: str) -> tuple[str, str] | None:
+    rows = plpy.execute(
+        plpy.prepare(
+            "SELECT pg_get_function_identity_arguments(p.oid) AS a, "
+            "pg_get_function_result(p.oid) AS r FROM pg_proc p "
+            "WHERE p.oid = to_regproc($1)",
+            ["text"],
+        ),
+        [qualified],
+    )
+    if not rows:
+        return None
+    arguments = ", ".join(a.strip() for a in rows[0]["a"].split(",")) if rows[0]["a"] else ""
+    return arguments, rows[0]["r"]
+
+
+def drop_model_functions(plpy: Any, model: ModelVersion) -> None:
+    for proba in (False, True):
+        for signature in _functions(plpy, SCHEMA, naming.predict_function(model.name, proba)):
+            plpy.execute(f"DROP FUNCTION {signature}")
+    if model.function_name:
+        schema = model.metadata.get("function_schema", "public")
+        for signature in _functions(plpy, schema, model.function_name):
+            plpy.execute(f"DROP FUNCTION {signature}")
+
+
+def drop_model(plpy: Any, name: str) -> None:
+    catalog = Catalog(SpiExecutor(plpy))
+    drop_model_functions(plpy, catalog.get(name))
+    catalog.drop(name)
+
+
+def set_model_version(plpy: Any, name: str, version: int) -> None:
+    catalog = Catalog(SpiExecutor(plpy))
+    catalog.set_current(name, version)
+    install_model_functions(plpy, name)
+
+
+def _dollar_tag(body: str) -> str:
+    tag = "$sqlml$"
+    while tag in body:
+        tag = f"$sqlml{hashlib.sha1(tag.encode()).hexdigest()[:6]}$"
+    return tag
+
+
+def prelude(paths: list[str]) -> str:
+    """The lines every function body starts with: find sqlml's packages, load the hand-off.
+
+    The paths are written into the body rather than read from a table, because parallel
+    workers cannot run SQL (SPI) and still need to import sqlml.
+    """
+    return (
+        f"import sys; sys.path[:0] = [p for p in {paths!r} if p not in sys.path]\n"
+        "from sqlml._udfs_loader import udfs; handoff = udfs.postgres"
+    )
+
+
+def _prelude(plpy: Any) -> str:
+    rows = plpy.execute("SELECT value FROM sqlml.catalog_info WHERE key = 'python_path'")
+    return prelude(json.loads(rows[0]["value"]) if rows else [])
+
+
+# -- predicting ----------------------------------------------------------------------------
+
+
+def _predictor(cache: dict, key: str, onnx_b64: str, meta: str) -> Predictor:
+    predictor = cache.get(("sqlml", key))
+    if predictor is None:
+        predictor = Predictor(base64.b64decode(onnx_b64), json.loads(meta))
+        cache[("sqlml", key)] = predictor
+    return predictor
+
+
+def predict_row(
+    plpy: Any, cache: dict, key: str, onnx_b64: str, meta: str, args: list, proba: bool
+) -> Any:
+    """One row's answer, for the per-row SQL functions of a model."""
+    predictor = _predictor(cache, key, onnx_b64, meta)
+    scores = predictor.scores_from_arrays(row_inputs(predictor.features, args))
+    return _answer(predictor, scores[0], proba)
+
+
+def _answer(predictor: Predictor, scores: np.ndarray, proba: bool) -> Any:
+    if predictor.task == "regression":
+        return float(scores)
+    classes = predictor.classes
+    if proba:
+        if len(classes) == 2:
+            return float(scores[1])
+        return json.dumps({str(c): float(p) for c, p in zip(classes, scores, strict=True)})
+    return classes[int(np.argmax(scores))]
+
+
+def predict_json(plpy: Any, cache: dict, name: str, row_json: str, proba: bool) -> Any:
+    """sqlml.predict(model, jsonb): features looked up by name in a JSON object."""
+    catalog = Catalog(SpiExecutor(plpy))
+    model = catalog.get(name)
+    predictor = cache.get(("sqlml", model.onnx_sha256))
+    if predictor is None:
+        onnx = catalog.onnx(name, model.version)
+        predictor = Predictor(onnx, model.metadata)
+        cache[("sqlml", model.onnx_sha256)] = predictor
+    row = json.loads(row_json)
+    missing = [f.name for f in predictor.features if f.name not in row]
+    if missing:
+        from sqlml.errors import InputSchemaError
+
+        raise InputSchemaError(f"sqlml.predict({name!r}, ...): the row has no {', '.join(missing)}")
+    values = [row[f.name] for f in predictor.features]
+    scores = predictor.scores_from_arrays(row_inputs(predictor.features, values))
+    if proba and model.task != "classification":
+        raise SqlmlError(f"model {name!r} is a {model.task} model; use sqlml.predict")
+    answer = _answer(predictor, scores[0], proba)
+    if proba:  # jsonb: a number for binary models, an object for multiclass ones
+        return answer if isinstance(answer, str) else json.dumps(answer)
+    return json.dumps(answer) if isinstance(answer, bool) else str(answer)  # text
+
+
+def evaluate_model(plpy: Any, cache: dict, name: str, query: str) -> str:
+    catalog = Catalog(SpiExecutor(plpy))
+    model = catalog.get(name)
+    predictor = Predictor(catalog.onnx(name, model.version), model.metadata)
+    table, _ = read_query(plpy, query)
+    return json.dumps(evaluate(predictor, table))
