@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from .features import Feature
+from .features import CATEGORICAL_INPUT, NUMERIC_INPUT, Feature
 
 # onnxmltools' LightGBM converter supports opset 15 at most; the rest follows it.
 TARGET_OPSET = {"": 15, "ai.onnx.ml": 3}
@@ -38,8 +38,14 @@ def _register_lightgbm() -> None:
 
 
 def to_onnx(pipeline: Any, features: list[Feature], metadata: dict[str, str]) -> bytes:
-    """One input per feature ([n, 1] float or string); classifiers output label indices
-    and a probability matrix, regressors one value per row."""
+    """The whole model, preprocessing included, as ONNX.
+
+    Inputs: ``numeric`` float [n, k] (numbers, booleans as 0/1, dates as days since
+    1970-01-01) and ``categorical`` string [n, m], columns in feature order; an input is
+    left out when no feature has its kind. Classifiers output label indices and a
+    probability matrix, regressors one value per row. Two matrices instead of one input
+    per feature make a single-row call about twice as fast (measured with onnxruntime 1.32).
+    """
     from skl2onnx import to_onnx as skl_to_onnx
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -53,7 +59,44 @@ def to_onnx(pipeline: Any, features: list[Feature], metadata: dict[str, str]) ->
     model = skl_to_onnx(
         pipeline, initial_types=initial_types, options=options, target_opset=TARGET_OPSET
     )
+    model = _grouped_inputs(model, features)
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return model.SerializeToString()
+
+
+def _grouped_inputs(model: Any, features: list[Feature]) -> Any:
+    """Put a Split in front of the per-feature inputs skl2onnx made: one matrix per kind."""
+    import onnx
+    from onnx import TensorProto, compose, helper
+
+    per_feature = [i.name for i in model.graph.input]  # in feature order, maybe renamed
+    nodes, inputs, outputs, initializers = [], [], [], []
+    for group, dtype, is_string in (
+        (NUMERIC_INPUT, TensorProto.FLOAT, False),
+        (CATEGORICAL_INPUT, TensorProto.STRING, True),
+    ):
+        names = [
+            n for n, f in zip(per_feature, features, strict=True) if f.onnx_is_string == is_string
+        ]
+        if not names:
+            continue
+        inputs.append(helper.make_tensor_value_info(group, dtype, [None, len(names)]))
+        outputs += [helper.make_tensor_value_info(n, dtype, [None, 1]) for n in names]
+        if len(names) == 1:
+            nodes.append(helper.make_node("Identity", [group], names))
+            continue
+        sizes = f"{group}_split_sizes"
+        initializers.append(
+            helper.make_tensor(sizes, TensorProto.INT64, [len(names)], [1] * len(names))
+        )
+        nodes.append(helper.make_node("Split", [group, sizes], names, axis=1))
+    prefix = helper.make_model(
+        helper.make_graph(nodes, "sqlml_inputs", inputs, outputs, initializers),
+        opset_imports=list(model.opset_import),
+        ir_version=model.ir_version,
+    )
+    merged = compose.merge_models(prefix, model, io_map=[(n, n) for n in per_feature])
+    onnx.checker.check_model(merged)
+    return merged

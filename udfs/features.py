@@ -110,27 +110,54 @@ def label_arrow_type(name: str) -> pa.DataType:
     return ARROW_TYPES.get(name, pa.string())
 
 
-def row_inputs(features: list[Feature], values: list[Any]) -> list[np.ndarray]:
-    """One row of Python values (as PL/Python or JSON hands them) as model inputs."""
-    return [_scalar_input(f, v) for f, v in zip(features, values, strict=True)]
+# The ONNX graph's inputs (see convert.py): one matrix per kind of value.
+NUMERIC_INPUT = "numeric"
+CATEGORICAL_INPUT = "categorical"
 
 
-def _scalar_input(feature: Feature, value: Any) -> np.ndarray:
-    if feature.kind == "categorical":
-        text = NULL_CATEGORY if value is None else str(value)
-        return np.array([[text]], dtype=object)
+def model_inputs(features: list[Feature], columns: list[Any]) -> dict[str, np.ndarray]:
+    """Columns (Arrow arrays, or [n, 1] arrays already converted) as the graph's inputs."""
+    numeric, categorical = [], []
+    for feature, column in zip(features, columns, strict=True):
+        values = column if isinstance(column, np.ndarray) else to_model_input(column, feature)
+        (categorical if feature.onnx_is_string else numeric).append(values)
+    inputs = {}
+    if numeric:
+        inputs[NUMERIC_INPUT] = np.hstack(numeric) if len(numeric) > 1 else numeric[0]
+    if categorical:
+        inputs[CATEGORICAL_INPUT] = (
+            np.hstack(categorical) if len(categorical) > 1 else categorical[0]
+        )
+    return inputs
+
+
+def row_inputs(features: list[Feature], values: list[Any]) -> dict[str, np.ndarray]:
+    """One row of Python values (as PL/Python or JSON hands them) as the graph's inputs."""
+    numbers = [_number(f, v) for f, v in zip(features, values, strict=True) if not f.onnx_is_string]
+    texts = [
+        NULL_CATEGORY if v is None else str(v)
+        for f, v in zip(features, values, strict=True)
+        if f.onnx_is_string
+    ]
+    inputs = {}
+    if numbers:
+        inputs[NUMERIC_INPUT] = np.array([numbers], dtype=np.float32)
+    if texts:
+        inputs[CATEGORICAL_INPUT] = np.array([texts], dtype=object)
+    return inputs
+
+
+def _number(feature: Feature, value: Any) -> float:
     if value is None:
-        number = np.nan
-    elif feature.kind == "temporal":
+        return np.nan
+    if feature.kind == "temporal":
         stamp = np.datetime64(str(value).replace(" ", "T")[:26], "us")
-        number = (stamp - np.datetime64(0, "us")) / np.timedelta64(1, "D")
-    else:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            from sqlml.errors import InputSchemaError
+        return (stamp - np.datetime64(0, "us")) / np.timedelta64(1, "D")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        from sqlml.errors import InputSchemaError
 
-            raise InputSchemaError(
-                f"feature {feature.name!r} ({feature.sql_type}) cannot take {value!r}"
-            ) from None
-    return np.array([[number]], dtype=np.float32)
+        raise InputSchemaError(
+            f"feature {feature.name!r} ({feature.sql_type}) cannot take {value!r}"
+        ) from None

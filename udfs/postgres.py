@@ -409,7 +409,7 @@ def predict_row(
 ) -> Any:
     """One row's answer, for the per-row SQL functions of a model."""
     predictor = _predictor(cache, key, onnx_b64, meta)
-    scores = predictor.scores_from_arrays(row_inputs(predictor.features, args))
+    scores = predictor.scores_from_inputs(row_inputs(predictor.features, args))
     return _answer(predictor, scores[0], proba)
 
 
@@ -440,7 +440,7 @@ def predict_json(plpy: Any, cache: dict, name: str, row_json: str, proba: bool) 
 
         raise InputSchemaError(f"sqlml.predict({name!r}, ...): the row has no {', '.join(missing)}")
     values = [row[f.name] for f in predictor.features]
-    scores = predictor.scores_from_arrays(row_inputs(predictor.features, values))
+    scores = predictor.scores_from_inputs(row_inputs(predictor.features, values))
     if proba and model.task != "classification":
         raise SqlmlError(f"model {name!r} is a {model.task} model; use sqlml.predict")
     answer = _answer(predictor, scores[0], proba)

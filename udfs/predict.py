@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .features import Feature, label_arrow_type, to_model_input
+from .features import Feature, label_arrow_type, model_inputs
 
 Column = pa.Array | pa.ChunkedArray
 
@@ -35,19 +35,16 @@ class Predictor:
         self.task: str = metadata["task"]
         self.classes: list | None = metadata.get("classes")
         self._outputs = [o.name for o in self.session.get_outputs()]
-        # Converters may rename inputs (spaces become underscores): bind by position.
-        self._inputs = [i.name for i in self.session.get_inputs()]
         if self.classes is not None:
             self._labels = pa.array(self.classes, type=label_arrow_type(metadata["label_type"]))
 
     # -- scores ------------------------------------------------------------------------
 
-    def scores_from_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
-        """Scores of model inputs, one [n, 1] array per feature in order.
+    def scores_from_inputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Scores of the graph's inputs (features.model_inputs / row_inputs).
 
         Regression: values [n]; classification: probabilities [n, classes].
         """
-        inputs = dict(zip(self._inputs, arrays, strict=True))
         if self.task == "classification":
             (probabilities,) = self.session.run(self._outputs[1:2], inputs)
             return probabilities
@@ -55,8 +52,7 @@ class Predictor:
         return values.reshape(-1)
 
     def scores(self, columns: Sequence[Column]) -> np.ndarray:
-        arrays = [to_model_input(c, f) for f, c in zip(self.features, columns, strict=True)]
-        return self.scores_from_arrays(arrays)
+        return self.scores_from_inputs(model_inputs(self.features, list(columns)))
 
     # -- SQL answers -------------------------------------------------------------------
 

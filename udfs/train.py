@@ -16,7 +16,7 @@ from sqlml.errors import InvalidTrainingDataError, UnknownOptionError, close_mat
 from . import metrics
 from .algorithms import Algorithm, algorithm, split_options
 from .convert import to_onnx
-from .features import Feature, kind_of, to_model_input
+from .features import Feature, kind_of, model_inputs, to_model_input
 from .predict import Predictor
 
 Progress = Callable[[str], None]
@@ -109,7 +109,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         progress(f"evaluating on {len(test_idx):,} held-out rows")
         holdout = frame.iloc[test_idx]
         predictor = Predictor(onnx, metadata)
-        scores = predictor.scores_from_arrays(_onnx_inputs(holdout, features))
+        scores = predictor.scores_from_inputs(_onnx_inputs(holdout, features))
         native = (
             pipeline.predict_proba(holdout)
             if task == "classification"
@@ -244,8 +244,9 @@ def _frame(table: pa.Table, features: list[Feature]) -> Any:
     )
 
 
-def _onnx_inputs(frame: Any, features: list[Feature]) -> list[np.ndarray]:
-    return [frame[f.name].to_numpy().reshape(-1, 1) for f in features]
+def _onnx_inputs(frame: Any, features: list[Feature]) -> dict[str, np.ndarray]:
+    columns = [frame[f.name].to_numpy().reshape(-1, 1) for f in features]
+    return model_inputs(features, columns)
 
 
 def _split(n: int, stratify: np.ndarray | None, test_size: float, seed: int):
