@@ -16,6 +16,7 @@ from sqlml.dialects import expressions as ml
 from sqlml.dialects import ml_dialect
 from sqlml.errors import InputSchemaError, SqlmlError, SqlmlSyntaxError, UnsupportedError
 from sqlml.result import Result
+from sqlml.rewrite.batch import rewrite_batches
 from sqlml.rewrite.predict import rewrite_predictions, signature
 from sqlml.statements import Statement, split
 
@@ -140,7 +141,9 @@ class Connection:
         except ParseError as error:
             detail = error.errors[0] if error.errors else {}
             line = detail.get("line") or 1
-            column = detail.get("col") or 1
+            # sqlglot gives the column of the token's last character: point at its first.
+            highlight = detail.get("highlight") or ""
+            column = max(1, (detail.get("col") or 1) - max(len(highlight) - 1, 0))
             if line == 1:
                 column += statement.column - 1
             raise SqlmlSyntaxError(
@@ -153,7 +156,16 @@ class Connection:
         return trees[0]
 
     def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
-        names = rewrite_predictions(tree, self.backend.catalog.get, self.backend.function_schema)
+        _name_bare_predictions(tree)
+        names: dict[str, str] = {}
+        if self.backend.batch_predict:
+            names |= rewrite_batches(
+                tree,
+                self.backend.catalog.get,
+                self.backend.describe,
+                self.backend.function_schema,
+            )
+        names |= rewrite_predictions(tree, self.backend.catalog.get, self.backend.function_schema)
         if used is not None:
             used.update(names)
         leftover = next(tree.find_all(ml.MLStatement, ml.MLPredict), None)
@@ -176,6 +188,14 @@ class Connection:
                     f"signature {signature(model)}. The engine said: {message}"
                 )
         return error
+
+
+def _name_bare_predictions(tree: exp.Expr) -> None:
+    """`SELECT PREDICT(m, *)` shows a column named predict, not the engine function's name."""
+    for node in list(tree.find_all(ml.MLPredict)):
+        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+            label = "predict_proba" if node.args.get("proba") else "predict"
+            node.replace(exp.alias_(node.copy(), label))
 
 
 def _empty() -> Result:

@@ -61,7 +61,8 @@ def split(script: str, dialect: Dialect) -> list[Statement]:
 def _is_ml(tokens: list[Token]) -> bool:
     words = [t.text.upper() if t.token_type != TokenType.STRING else "" for t in tokens]
     opening = tuple(words[:2])
-    if opening in _ML_OPENINGS:
+    # `DESCRIBE model` alone describes a table named model.
+    if opening in _ML_OPENINGS and (len(words) > 2 or opening[1] == "MODELS"):
         return True
     if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] == ["MODEL"]:
         return True

@@ -1,19 +1,46 @@
 """Fixtures: one suite, every engine.
 
 ``con`` is a fresh sqlml connection on each backend in turn; ``make_table`` loads a pandas
-frame into it as a real table, the same way on every engine.
+frame into it as a real table, the same way on every engine; ``connect`` opens another
+connection to the same database.
+
+PostgreSQL: a real server (SQLML_TEST_DSN, by default the local one at 127.0.0.1 as user
+postgres). The suite creates database ``sqlml_test`` and installs sqlml into it once; each
+test starts from an empty public schema and no models. Nothing here skips PostgreSQL: a
+server that cannot be reached fails the run.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pandas as pd
+import psycopg
 import pytest
+from psycopg import sql
 
 import sqlml
 
-BACKENDS = ["duckdb"]
+BACKENDS = ["duckdb", "postgres"]
+SERVER_DSN = os.environ.get("SQLML_TEST_DSN", "postgresql://postgres@127.0.0.1/postgres")
+TEST_DATABASE = "sqlml_test"
+
+
+def _dsn_for(database: str) -> str:
+    return psycopg.conninfo.make_conninfo(SERVER_DSN, dbname=database)
+
+
+# -- loading frames --------------------------------------------------------------------------
+
+_PG_TYPES = {
+    "b": "boolean",
+    "i": "bigint",
+    "u": "bigint",
+    "f": "double precision",
+    "M": "timestamp",
+}
 
 
 def _load_duckdb(con: sqlml.Connection, name: str, frame: pd.DataFrame) -> None:
@@ -25,19 +52,85 @@ def _load_duckdb(con: sqlml.Connection, name: str, frame: pd.DataFrame) -> None:
         raw.unregister("_sqlml_test_frame")
 
 
+def _load_postgres(con: sqlml.Connection, name: str, frame: pd.DataFrame) -> None:
+    raw: psycopg.Connection = con.backend.conn
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(
+            sql.Identifier(c), sql.SQL(_PG_TYPES.get(frame[c].dtype.kind, "text"))
+        )
+        for c in frame.columns
+    )
+    table = sql.Identifier(name)
+    with raw.transaction():
+        raw.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
+        raw.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+        with raw.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(table)) as copy:
+            for row in frame.itertuples(index=False):
+                copy.write_row([_plain(v) for v in row])
+
+
+def _plain(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# -- PostgreSQL database -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[psycopg.Connection]:
+    """The test database with sqlml installed, and one warm connection to it."""
+    from sqlml.install import install
+
+    with psycopg.connect(SERVER_DSN, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            [TEST_DATABASE],
+        )
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEST_DATABASE)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DATABASE)))
+    install(_dsn_for(TEST_DATABASE), report=lambda _: None)
+    with psycopg.connect(_dsn_for(TEST_DATABASE), autocommit=True) as conn:
+        yield conn
+
+
+def _reset_postgres(conn: psycopg.Connection) -> None:
+    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+        conn.execute("SELECT sqlml.drop_model(%s)", [name])
+    conn.execute("DROP SCHEMA public CASCADE")
+    conn.execute("CREATE SCHEMA public")
+    conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
+
+
+# -- the fixtures tests use ------------------------------------------------------------------
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 @pytest.fixture
-def connect(backend_name: str, tmp_path) -> Iterator[Callable[[], sqlml.Connection]]:
-    """Opens connections to one fresh database of the backend (call it again to reopen)."""
+def connect(
+    backend_name: str, tmp_path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., sqlml.Connection]]:
+    """Opens connections to one fresh database of the backend; the first call gives the
+    connection ``con`` uses, later calls give new, independent connections."""
     opened: list[sqlml.Connection] = []
-    database = tmp_path / "test.duckdb"
+    if backend_name == "postgres":
+        warm: psycopg.Connection = request.getfixturevalue("postgres_database")
+        _reset_postgres(warm)
 
     def open_connection(**options) -> sqlml.Connection:
-        con = sqlml.connect(str(database), **options)
+        if backend_name == "duckdb":
+            con = sqlml.connect(str(tmp_path / "test.duckdb"), **options)
+        elif not opened:
+            con = sqlml.connect(warm, **options)
+        else:
+            con = sqlml.connect(_dsn_for(TEST_DATABASE), **options)
         opened.append(con)
         return con
 
@@ -53,8 +146,10 @@ def con(connect) -> sqlml.Connection:
 
 @pytest.fixture
 def make_table(con: sqlml.Connection, backend_name: str) -> Callable[[str, pd.DataFrame], str]:
+    loader = _load_duckdb if backend_name == "duckdb" else _load_postgres
+
     def make(name: str, frame: pd.DataFrame) -> str:
-        _load_duckdb(con, name, frame)
+        loader(con, name, frame)
         return name
 
     return make

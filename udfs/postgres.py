@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +21,13 @@ from sqlml.errors import InvalidTrainingDataError, SqlmlError
 
 from . import naming
 from .catalog import Catalog, ModelVersion
-from .features import Feature, row_inputs
+from .features import (
+    CATEGORICAL_INPUT,
+    NULL_CATEGORY,
+    NUMERIC_INPUT,
+    Feature,
+    row_inputs,
+)
 from .predict import Predictor
 from .train import TrainRequest, check_columns, evaluate, train
 
@@ -307,21 +314,51 @@ def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None 
             f"return handoff.call(plpy, handoff.predict_row, GD, {model.onnx_sha256!r}, "
             f"{payload!r}, {meta!r}, args, {proba!r})"
         )
-        tag = _dollar_tag(body)
-        returns = return_type(model.metadata, proba)
-        existing = _existing_signature(plpy, qualified)
-        if existing is not None and existing != (arguments, returns):
-            plpy.execute(f"DROP FUNCTION {qualified}({existing[0]})")
-        plpy.execute(
-            f"CREATE OR REPLACE FUNCTION {qualified}({arguments}) RETURNS {returns} "
-            f"LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE AS {tag}{body}{tag}"
+        _create_function(
+            plpy,
+            name,
+            model.version,
+            qualified,
+            arguments,
+            return_type(model.metadata, proba),
+            body,
         )
-        signature = f"{qualified}({arguments})"
-        comment = plpy.quote_literal(f"sqlml model {name} version {model.version}")
-        plpy.execute(f"COMMENT ON FUNCTION {signature} IS {comment}")
-        # Using a model is a right of its own: sqlml_user has it, PUBLIC does not.
-        plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
-        plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO sqlml_user")
+    # The batch forms: a packed chunk of rows per call (see rewrite/batch.py).
+    for proba in (False, True) if model.task == "classification" else (False,):
+        qualified = f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name, proba, True))}"
+        body = (
+            f"{prelude}\n"
+            f"return handoff.call(plpy, handoff.predict_batch, GD, {model.onnx_sha256!r}, "
+            f"{payload!r}, {meta!r}, n, numbers, texts, {proba!r})"
+        )
+        _create_function(
+            plpy,
+            name,
+            model.version,
+            qualified,
+            "n integer, numbers bytea, texts text[]",
+            return_type(model.metadata, proba) + "[]",
+            body,
+        )
+
+
+def _create_function(
+    plpy: Any, model: str, version: int, qualified: str, arguments: str, returns: str, body: str
+) -> None:
+    tag = _dollar_tag(body)
+    existing = _existing_signature(plpy, qualified)
+    if existing is not None and existing != (arguments, returns):
+        plpy.execute(f"DROP FUNCTION {qualified}({existing[0]})")
+    plpy.execute(
+        f"CREATE OR REPLACE FUNCTION {qualified}({arguments}) RETURNS {returns} "
+        f"LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE AS {tag}{body}{tag}"
+    )
+    signature = f"{qualified}({arguments})"
+    comment = plpy.quote_literal(f"sqlml model {model} version {version}")
+    plpy.execute(f"COMMENT ON FUNCTION {signature} IS {comment}")
+    # Using a model is a right of its own: sqlml_user has it, PUBLIC does not.
+    plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO sqlml_user")
 
 
 def _check_may_create_in(plpy: Any, schema: str) -> None:
@@ -349,8 +386,10 @@ def _existing_signature(plpy: Any, qualified: str) -> tuple[str, str] | None:
 
 def drop_model_functions(plpy: Any, model: ModelVersion) -> None:
     for proba in (False, True):
-        for signature in _functions(plpy, SCHEMA, naming.predict_function(model.name, proba)):
-            plpy.execute(f"DROP FUNCTION {signature}")
+        for batch in (False, True):
+            function = naming.predict_function(model.name, proba, batch)
+            for signature in _functions(plpy, SCHEMA, function):
+                plpy.execute(f"DROP FUNCTION {signature}")
     if model.function_name:
         schema = model.metadata.get("function_schema", "public")
         for signature in _functions(plpy, schema, model.function_name):
@@ -396,11 +435,11 @@ def _prelude(plpy: Any) -> str:
 # -- predicting ----------------------------------------------------------------------------
 
 
-def _predictor(cache: dict, key: str, onnx_b64: str, meta: str) -> Predictor:
-    predictor = cache.get(("sqlml", key))
+def _predictor(cache: dict, key: str, onnx_b64: str, meta: str, threads: int = 1) -> Predictor:
+    predictor = cache.get(("sqlml", key, threads))
     if predictor is None:
-        predictor = Predictor(base64.b64decode(onnx_b64), json.loads(meta))
-        cache[("sqlml", key)] = predictor
+        predictor = Predictor(base64.b64decode(onnx_b64), json.loads(meta), threads=threads)
+        cache[("sqlml", key, threads)] = predictor
     return predictor
 
 
@@ -411,6 +450,44 @@ def predict_row(
     predictor = _predictor(cache, key, onnx_b64, meta)
     scores = predictor.scores_from_inputs(row_inputs(predictor.features, args))
     return _answer(predictor, scores[0], proba)
+
+
+# A batch call runs in one backend process (the chunking query is not parallel), so
+# onnxruntime may use the machine's cores itself.
+BATCH_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def predict_batch(
+    plpy: Any,
+    cache: dict,
+    key: str,
+    onnx_b64: str,
+    meta: str,
+    n: int,
+    numeric: bytes | None,
+    categorical: list | None,
+    proba: bool,
+) -> list:
+    """Answers for a chunk of ``n`` rows packed column by column (see rewrite/batch.py):
+    numbers as big-endian float4 bytes, text as one array; the list comes back as a SQL
+    array in row order."""
+    predictor = _predictor(cache, key, onnx_b64, meta, threads=BATCH_THREADS)
+    inputs = {}
+    if numeric:
+        packed = np.frombuffer(numeric, dtype=">f4").reshape(-1, n)
+        inputs[NUMERIC_INPUT] = np.ascontiguousarray(packed.T, dtype=np.float32)
+    if categorical:
+        values = [NULL_CATEGORY if v is None else v for v in categorical]
+        inputs[CATEGORICAL_INPUT] = np.array(values, dtype=object).reshape(-1, n).T.copy()
+    scores = predictor.scores_from_inputs(inputs)
+    if predictor.task == "regression":
+        return scores.astype(np.float64).tolist()
+    if not proba:
+        return [predictor.classes[i] for i in scores.argmax(axis=1).tolist()]
+    if scores.shape[1] == 2:
+        return scores[:, 1].astype(np.float64).tolist()
+    labels = [str(c) for c in predictor.classes]
+    return [json.dumps(dict(zip(labels, row, strict=True))) for row in scores.tolist()]
 
 
 def _answer(predictor: Predictor, scores: np.ndarray, proba: bool) -> Any:

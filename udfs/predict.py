@@ -47,7 +47,8 @@ class Predictor:
         """
         if self.task == "classification":
             (probabilities,) = self.session.run(self._outputs[1:2], inputs)
-            return probabilities
+            # float32 sums of tree votes can land a hair outside [0, 1] (1.0000001).
+            return np.clip(probabilities, 0.0, 1.0, out=probabilities)
         (values,) = self.session.run(self._outputs[:1], inputs)
         return values.reshape(-1)
 

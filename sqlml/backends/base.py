@@ -39,8 +39,11 @@ class Backend(ABC):
         """A query's rows as Arrow, with each column's SQL type name."""
 
     @abstractmethod
+    def describe(self, sql: str) -> list[tuple[str, str]]:
+        """A query's (column, SQL type) pairs, without running it."""
+
     def query_columns(self, sql: str) -> list[str]:
-        """A query's column names, without running it."""
+        return [name for name, _ in self.describe(sql)]
 
     @abstractmethod
     @contextmanager
@@ -79,6 +82,9 @@ class Backend(ABC):
 
     # Engine functions that serve PREDICT live in this schema (None: the default one).
     function_schema: ClassVar[str | None] = None
+    # Whether the engine has per-model batch functions (rewrite/batch.py) to prefer over
+    # one call per row where the query's shape allows.
+    batch_predict: ClassVar[bool] = False
 
     def function_exists(self, name: str) -> bool:
         """Whether the engine already has a function of that name (not one of ours)."""

@@ -95,8 +95,9 @@ class DuckDBBackend(Backend):
         types = dict(zip(relation.columns, map(str, relation.types), strict=True))
         return relation.to_arrow_table(), types
 
-    def query_columns(self, sql: str) -> list[str]:
-        return self.con.sql(sql).columns
+    def describe(self, sql: str) -> list[tuple[str, str]]:
+        relation = self.con.sql(sql)
+        return list(zip(relation.columns, map(str, relation.types), strict=True))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -24,6 +24,7 @@ postgres = udfs.postgres
 class PlPythonBackend(Backend):
     name = "postgres"
     function_schema = "sqlml"
+    batch_predict = True
 
     def __init__(self, plpy: Any, cache: dict):
         self.plpy = plpy
@@ -43,8 +44,8 @@ class PlPythonBackend(Backend):
     def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
         return postgres.read_query(self.plpy, sql)
 
-    def query_columns(self, sql: str) -> list[str]:
-        return [name for name, _ in postgres.describe(self.plpy, sql)]
+    def describe(self, sql: str) -> list[tuple[str, str]]:
+        return postgres.describe(self.plpy, sql)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

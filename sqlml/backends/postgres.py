@@ -65,6 +65,7 @@ def server_errors() -> Iterator[None]:
 class PostgresBackend(Backend):
     name = "postgres"
     function_schema = "sqlml"
+    batch_predict = True
 
     def __init__(self, conn: psycopg.Connection, owns_connection: bool):
         self.conn = conn
@@ -102,10 +103,10 @@ class PostgresBackend(Backend):
         result = self.run(sql)
         return result.arrow(), {d[0]: d[1] for d in result.description or []}
 
-    def query_columns(self, sql: str) -> list[str]:
-        with self.conn.cursor() as cursor:
+    def describe(self, sql: str) -> list[tuple[str, str]]:
+        with self.conn.cursor() as cursor, server_errors():
             cursor.execute(f"SELECT * FROM ({sql}) AS _sqlml_q LIMIT 0")
-            return [c.name for c in cursor.description or []]
+            return [(c.name, _type_name(cursor, c.type_code)) for c in cursor.description or []]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

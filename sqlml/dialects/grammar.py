@@ -146,7 +146,8 @@ class MLGrammar:
         return None
 
     def _parse_ml_describe(self) -> exp.Expr | None:
-        if self._match_text_seq("MODEL"):
+        following = self._next and self._next.token_type != TokenType.SEMICOLON
+        if following and self._match_text_seq("MODEL"):
             return ml.DescribeModel(this=self._parse_model_name())
         return None
 

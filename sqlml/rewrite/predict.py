@@ -20,30 +20,40 @@ def signature(model: Any) -> str:
     return f"{model.name}({features})"
 
 
+def model_name(node: ml.MLPredict) -> str:
+    function = "PREDICT_PROBA" if node.args.get("proba") else "PREDICT"
+    if node.this is None:
+        raise SqlmlSyntaxError(f"{function} needs a model name as its first argument")
+    try:
+        return _name_of(node.this)
+    except ValueError:
+        raise SqlmlSyntaxError(
+            f"{function}'s first argument must be a model name, not {node.this.sql()}"
+        ) from None
+
+
+def expand_arguments(node: ml.MLPredict, model: Any) -> list[exp.Expr]:
+    """The call's feature arguments in the model's order (``*`` and ``t.*`` spelled out)."""
+    proba = bool(node.args.get("proba"))
+    if proba and model.task != "classification":
+        raise InputSchemaError(
+            f"PREDICT_PROBA({model.name}, ...): model {model.name!r} is a {model.task} model; "
+            "use PREDICT for its values"
+        )
+    return _arguments("PREDICT_PROBA" if proba else "PREDICT", model, node.expressions)
+
+
 def rewrite_predictions(
     tree: exp.Expr, lookup: ModelLookup, schema: str | None = None
 ) -> dict[str, str]:
-    """Replace every PREDICT in ``tree`` in place; returns engine function → model name,
-    so that an engine error about one of them can be told in the model's terms."""
+    """Replace every PREDICT in ``tree`` in place by a call of the model's per-row engine
+    function; returns engine function → model name, so that an engine error about one of
+    them can be told in the model's terms."""
     used: dict[str, str] = {}
     for node in list(tree.find_all(ml.MLPredict)):
-        function = "PREDICT_PROBA" if node.args.get("proba") else "PREDICT"
-        if node.this is None:
-            raise SqlmlSyntaxError(f"{function} needs a model name as its first argument")
-        try:
-            name = _name_of(node.this)
-        except ValueError:
-            raise SqlmlSyntaxError(
-                f"{function}'s first argument must be a model name, not {node.this.sql()}"
-            ) from None
-        model = lookup(name)
-        if node.args.get("proba") and model.task != "classification":
-            raise InputSchemaError(
-                f"PREDICT_PROBA({name}, ...): model {name!r} is a {model.task} model; "
-                "use PREDICT for its values"
-            )
-        arguments = _arguments(function, model, node.expressions)
-        engine_function = udfs.naming.predict_function(name, proba=function == "PREDICT_PROBA")
+        name = model_name(node)
+        arguments = expand_arguments(node, lookup(name))
+        engine_function = udfs.naming.predict_function(name, proba=bool(node.args.get("proba")))
         used[engine_function] = name
         call = exp.Anonymous(this=exp.to_identifier(engine_function), expressions=arguments)
         node.replace(exp.Dot(this=exp.to_identifier(schema), expression=call) if schema else call)
