@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import duckdb
+import psycopg
 from rich import box
 from rich.console import Console
 from rich.syntax import Syntax
@@ -386,6 +387,45 @@ def _history() -> History:
         return InMemoryHistory()
 
 
+def _admin(action: Callable[[], object], ui: Ui) -> int:
+    """Run an install-like action; a failure is one line, as for statements."""
+    try:
+        action()
+    except (SqlmlError, OSError, psycopg.Error) as error:
+        if os.environ.get("SQLML_DEBUG"):
+            raise
+        ui.error(f"Error: {one_line(error)}")
+        return 1
+    return 0
+
+
+def cmd_install(args: argparse.Namespace, ui: Ui) -> int:
+    from sqlml import install
+
+    return _admin(lambda: install.install(args.dsn, upgrade=args.upgrade, report=ui.progress), ui)
+
+
+def cmd_uninstall(args: argparse.Namespace, ui: Ui) -> int:
+    from sqlml import install
+
+    return _admin(lambda: install.uninstall(args.dsn, report=ui.progress), ui)
+
+
+def cmd_copy_model(args: argparse.Namespace, ui: Ui) -> int:
+    from sqlml.transfer import copy_model
+
+    def copy() -> None:
+        source = _connect(args.source, ui)
+        target = _connect(args.target, ui) if source is not None else None
+        if source is None or target is None:
+            raise SqlmlError("cannot open both databases")
+        with source, target:
+            version = copy_model(source, target, args.name, args.new_name, args.replace)
+        ui.progress(f"copied {args.name} to {args.target} as version {version}")
+
+    return _admin(copy, ui)
+
+
 def cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
     started = time.perf_counter()
     database = args.db
@@ -457,14 +497,37 @@ def _parser() -> argparse.ArgumentParser:
         "--db", default=demo.DEFAULT_DATABASE, help="DuckDB file to (re)create for the demo"
     )
     guided.set_defaults(handler=cmd_demo)
+
+    install = commands.add_parser(
+        "install", help="put sqlml's schema and functions into a PostgreSQL database"
+    )
+    install.add_argument("dsn", help="postgresql://... of the database (connect as a superuser)")
+    install.add_argument(
+        "--upgrade", action="store_true", help="move an older install forward with sql/'s scripts"
+    )
+    install.set_defaults(handler=cmd_install)
+
+    uninstall = commands.add_parser(
+        "uninstall", help="remove schema sqlml, its models and their functions from PostgreSQL"
+    )
+    uninstall.add_argument("dsn", help="postgresql://... of the database")
+    uninstall.set_defaults(handler=cmd_uninstall)
+
+    copy = commands.add_parser(
+        "copy-model", help="copy a model between databases (DuckDB and PostgreSQL alike)"
+    )
+    copy.add_argument("source", help=f"where the model is: {DB_HELP}")
+    copy.add_argument("target", help=f"where it goes: {DB_HELP}")
+    copy.add_argument("name", help="the model's name")
+    copy.add_argument("--as", dest="new_name", help="its name in the target (default: the same)")
+    copy.add_argument(
+        "--replace", action="store_true", help="add a new version when the target has the model"
+    )
+    copy.set_defaults(handler=cmd_copy_model)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # LightGBM's OpenMP threads spin while idle and starve DuckDB's and ONNX Runtime's on
-    # small machines (training 300 rows can take 30 s instead of 0.3 s); passive waiting
-    # costs nothing here. Set before sqlml imports anything that loads OpenMP.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = _parser()
     try:
         args = parser.parse_args(argv)

@@ -69,6 +69,13 @@ class Backend(ABC):
         catalog. Called before every statement, so it must be cheap when nothing changed."""
 
     @abstractmethod
+    def add_model_version(
+        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+    ) -> int:
+        """Store an already trained model as the model's new in-use version (copy-model,
+        and later IMPORT MODEL and the registry), with its engine functions."""
+
+    @abstractmethod
     def drop_model(self, name: str) -> None:
         """Remove every version of the model and its functions, atomically."""
 

@@ -126,8 +126,13 @@ class DuckDBBackend(Backend):
         progress(f"read {table.num_rows:,} rows, {table.num_columns} columns")
         trained = udfs.train.train(table, request, progress)
         del table
+        return self.add_model_version(name, trained.onnx, trained.metadata, function_name)
+
+    def add_model_version(
+        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+    ) -> int:
         with self.transaction():
-            version = self.catalog.add_version(name, trained.onnx, trained.metadata, function_name)
+            version = self.catalog.add_version(name, onnx, metadata, function_name)
         self.sync_models()
         return version
 

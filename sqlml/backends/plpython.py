@@ -63,6 +63,17 @@ class PlPythonBackend(Backend):
         request_json = json.dumps(_request_fields(request))
         return postgres.train_model(self.plpy, name, query_sql, request_json, function_name)
 
+    def add_model_version(
+        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+    ) -> int:
+        metadata = dict(metadata)
+        if function_name:
+            metadata["function_schema"] = self.plpy.execute("SELECT current_schema() AS s")[0]["s"]
+        with self.transaction():
+            version = self.catalog.add_version(name, onnx, metadata, function_name)
+            self._call("SELECT sqlml._install_model_functions($1)", ["text"], [name])
+        return version
+
     def sync_models(self) -> None:
         pass  # the model's functions are created with it, inside the same transaction
 

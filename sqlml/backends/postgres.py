@@ -134,6 +134,17 @@ class PostgresBackend(Backend):
         finally:
             self._progress = None
 
+    def add_model_version(
+        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+    ) -> int:
+        metadata = dict(metadata)
+        if function_name:
+            metadata["function_schema"] = self._call("SELECT current_schema()", [])
+        with self.transaction(), server_errors():
+            version = self.catalog.add_version(name, onnx, metadata, function_name)
+            self.conn.execute("SELECT sqlml._install_model_functions(%s)", [name])
+        return version
+
     def sync_models(self) -> None:
         pass  # the server creates a model's functions in the transaction that stores it
 
