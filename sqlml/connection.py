@@ -14,7 +14,13 @@ from sqlml import commands
 from sqlml.backends.base import Backend
 from sqlml.dialects import expressions as ml
 from sqlml.dialects import ml_dialect
-from sqlml.errors import InputSchemaError, SqlmlError, SqlmlSyntaxError, UnsupportedError
+from sqlml.errors import (
+    BackendError,
+    InputSchemaError,
+    SqlmlError,
+    SqlmlSyntaxError,
+    UnsupportedError,
+)
 from sqlml.result import Result
 from sqlml.rewrite.batch import rewrite_batches
 from sqlml.rewrite.predict import rewrite_predictions, signature
@@ -118,7 +124,12 @@ class Connection:
     def _run(self, statement: Statement, params: Sequence[Any] | dict | None) -> Result:
         self.backend.sync_models()
         if not statement.is_ml:
-            return self.backend.run(statement.text, params)
+            try:
+                return self.backend.run(statement.text, params)
+            except SqlmlError:
+                raise
+            except Exception as error:
+                raise _engine_error(error, statement) from error
         tree = self._parse(statement)
         if isinstance(tree, ml.ExplainQuery):
             inner = self._engine_sql(tree.this)
@@ -133,7 +144,7 @@ class Connection:
         except SqlmlError:
             raise
         except Exception as error:
-            raise self._explain_engine_error(error, used) from error
+            raise self._explain_engine_error(error, used, statement) from error
 
     def _parse(self, statement: Statement) -> exp.Expr:
         try:
@@ -178,16 +189,34 @@ class Connection:
                 f"cannot write this statement for {self.backend.name}: {error}"
             ) from error
 
-    def _explain_engine_error(self, error: Exception, used: dict[str, str]) -> Exception:
+    def _explain_engine_error(
+        self, error: Exception, used: dict[str, str], statement: Statement
+    ) -> Exception:
+        """An engine error about PREDICT's arguments, told in the model's terms."""
         message = str(error)
-        for function, model_name in used.items():
-            if function in message:
-                model = self.backend.catalog.get(model_name)
-                return InputSchemaError(
-                    f"PREDICT({model_name}, ...): the arguments do not fit the model's "
-                    f"signature {signature(model)}. The engine said: {message}"
-                )
-        return error
+        named = [m for f, m in used.items() if f.lower() in message.lower()]
+        if not named and used and _is_conversion_error(error):
+            named = list(dict.fromkeys(used.values()))  # a value that could not be cast
+        if not named:
+            return _engine_error(error, statement)
+        signatures = "; ".join(signature(self.backend.catalog.get(m)) for m in named)
+        return InputSchemaError(
+            f"PREDICT({', '.join(named)}, ...): the arguments do not fit the model's "
+            f"signature {signatures}. The engine said: {message}"
+        )
+
+
+def _is_conversion_error(error: Exception) -> bool:
+    sqlstate = getattr(error, "sqlstate", None) or ""  # psycopg: class 22 is data exceptions
+    return type(error).__name__ == "ConversionException" or sqlstate.startswith("22")
+
+
+def _engine_error(error: Exception, statement: Statement) -> BackendError:
+    """The engine's own error, saying where the statement stands in the script."""
+    where = f" (in the statement at line {statement.line})" if statement.line > 1 else ""
+    wrapped = BackendError(f"{error}{where}")
+    wrapped.engine_error = error
+    return wrapped
 
 
 def _name_bare_predictions(tree: exp.Expr) -> None:

@@ -65,7 +65,12 @@ class UnsupportedError(SqlmlError, NotImplementedError):
 
 
 class BackendError(SqlmlError, RuntimeError):
-    """The database engine rejected a statement sqlml generated or passed through."""
+    """The database engine rejected a statement sqlml generated or passed through.
+
+    ``engine_error`` is the engine's own exception (duckdb.Error, psycopg.Error).
+    """
+
+    engine_error: Exception | None = None
 
 
 def close_matches(word: str, candidates: Iterable[str]) -> str:

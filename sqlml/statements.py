@@ -36,8 +36,16 @@ class Statement:
 def split(script: str, dialect: Dialect) -> list[Statement]:
     try:
         tokens = dialect.tokenize(script)
-    except TokenError as error:
-        raise SqlmlSyntaxError(f"cannot read the SQL: {error}") from None
+    except TokenError:
+        offset = _unreadable_from(script, dialect)
+        line = script.count("\n", 0, offset) + 1
+        column = offset - (script.rfind("\n", 0, offset) + 1) + 1
+        raise SqlmlSyntaxError(
+            f"cannot read the SQL from {script[offset : offset + 20]!r} on: an unterminated "
+            "string, quoted name or comment?",
+            line,
+            column,
+        ) from None
     statements: list[Statement] = []
     current: list[Token] = []
     for token in [*tokens, None]:
@@ -56,6 +64,20 @@ def split(script: str, dialect: Dialect) -> list[Statement]:
         else:
             current.append(token)
     return statements
+
+
+def _unreadable_from(script: str, dialect: Dialect) -> int:
+    """Where tokenizing starts to fail: the longest prefix that still reads ends there
+    (sqlglot's error does not say where)."""
+    low, high = 0, len(script)
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            dialect.tokenize(script[:middle])
+            low = middle
+        except TokenError:
+            high = middle - 1
+    return low
 
 
 def _is_ml(tokens: list[Token]) -> bool:

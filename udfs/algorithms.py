@@ -119,7 +119,9 @@ ALGORITHMS: dict[str, Algorithm] = {
             _mlp,
             ("classification", "regression"),
             scale_inputs=True,
-            defaults={"max_iter": 300, "early_stopping": True},
+            # No early stopping: on small tables its validation split is a few rows and it
+            # stops far too soon (penguins: accuracy 0.74 with it, AUC 1.0 without).
+            defaults={"max_iter": 2000, "early_stopping": False},
         ),
     )
 }

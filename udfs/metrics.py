@@ -47,14 +47,23 @@ def classification(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, f
         result["log_loss"] = metrics.log_loss(
             y_true, clipped / clipped.sum(1, keepdims=True), labels=labels
         )
-    return {k: (None if v is None else float(v)) for k, v in result.items()}
+    return _defined(result)
 
 
 def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
     from sklearn import metrics
 
-    return {
-        "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
-        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
-        "r2": float(metrics.r2_score(y_true, y_pred)) if len(y_true) > 1 else None,
-    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _defined(
+            {
+                "rmse": np.sqrt(metrics.mean_squared_error(y_true, y_pred)),
+                "mae": metrics.mean_absolute_error(y_true, y_pred),
+                "r2": metrics.r2_score(y_true, y_pred) if len(y_true) > 1 else None,
+            }
+        )
+
+
+def _defined(values: dict[str, float | None]) -> dict[str, float | None]:
+    """NULL (None) for a metric that is undefined on these rows; scikit-learn says NaN."""
+    return {k: None if v is None or np.isnan(v) else float(v) for k, v in values.items()}

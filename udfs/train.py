@@ -79,7 +79,18 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     fit_params = {}
     if algo.name == "lightgbm":
         fit_params["model__callbacks"] = [_lightgbm_progress(progress)]
-    pipeline.fit(frame.iloc[train_idx], y[train_idx], **fit_params)
+    try:
+        pipeline.fit(frame.iloc[train_idx], y[train_idx], **fit_params)
+    except Exception as error:  # scikit-learn: ValueError/TypeError; LightGBM: its own
+        rejected = isinstance(error, ValueError | TypeError) or (
+            type(error).__name__ == "LightGBMError"
+        )
+        if not hyperparameters or not rejected:
+            raise
+        given = ", ".join(f"{k} = {v!r}" for k, v in hyperparameters.items())
+        raise UnknownOptionError(
+            f"USING {algo.name} rejected OPTIONS ({given}): {error}"
+        ) from error
     if algo.name == "lightgbm":
         from .lightgbm_thresholds import round_thresholds_down_to_float32
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -66,6 +67,23 @@ class _Registered:
     sha: str
     function_name: str | None
     functions: tuple[str, ...]
+    owner: DuckDBBackend  # the connection that registered them, and must remove them
+
+
+@dataclass
+class _FunctionHost:
+    """The model functions of one database instance.
+
+    DuckDB shares a registered Python function with every connection to the same database,
+    and a call of it crashes the process once the connection that registered it has closed.
+    So every sqlml connection to a database keeps to one list, and a connection removes what
+    it registered before it closes; the others register those again on their next statement.
+    """
+
+    registered: dict[str, _Registered] = field(default_factory=dict)
+
+
+_HOSTS: dict[tuple[str, str], _FunctionHost] = {}
 
 
 class DuckDBBackend(Backend):
@@ -79,10 +97,25 @@ class DuckDBBackend(Backend):
         self._loader = con.cursor()
         self.catalog = Catalog(_DuckDBExecutor(con))
         self._loader_catalog = Catalog(_DuckDBExecutor(self._loader))
-        self._registered: dict[str, _Registered] = {}
         with self.transaction():
             self.catalog.create()
+        self._host = _HOSTS.setdefault(self._instance(), _FunctionHost())
         self.sync_models()
+
+    def _instance(self) -> tuple[str, str]:
+        """Which database this is: its file (or :memory:) and the id its catalog was given."""
+        (path,) = self.con.execute(
+            "SELECT coalesce(path, ':memory:') FROM duckdb_databases() "
+            "WHERE database_name = current_database()"
+        ).fetchone()
+        rows = self.con.execute(
+            "SELECT value FROM sqlml.catalog_info WHERE key = 'instance_id'"
+        ).fetchall()
+        if rows:
+            return path, rows[0][0]
+        instance = uuid.uuid4().hex
+        self.con.execute("INSERT INTO sqlml.catalog_info VALUES ('instance_id', ?)", [instance])
+        return path, instance
 
     # -- running SQL ---------------------------------------------------------------------
 
@@ -152,7 +185,7 @@ class DuckDBBackend(Backend):
 
     def predictor(self, name: str) -> Predictor:
         """The model's in-use version; loads it through the loader cursor on first use."""
-        entry = self._registered.get(name)
+        entry = self._host.registered.get(name)
         model = self._loader_catalog.get(name) if entry is None else None
         version, sha = (entry.version, entry.sha) if entry else (model.version, model.onnx_sha256)
         predictor = _PREDICTORS.get(sha)
@@ -169,13 +202,12 @@ class DuckDBBackend(Backend):
             "ON v.name = r.name AND v.version = r.current_version"
         ).fetchall()
         wanted = {name: (version, sha, function) for name, version, sha, function in rows}
-        for name in list(self._registered):
-            entry = self._registered[name]
-            state = wanted.get(name)
-            if state != (entry.version, entry.sha, entry.function_name):
+        registered = self._host.registered
+        for name, entry in list(registered.items()):
+            if wanted.get(name) != (entry.version, entry.sha, entry.function_name):
                 self._unregister(name)
         for name, (version, _sha, _function) in wanted.items():
-            if name not in self._registered:
+            if name not in registered:
                 self._register(self.catalog.get(name, version))
 
     def _register(self, model: ModelVersion) -> None:
@@ -204,15 +236,15 @@ class DuckDBBackend(Backend):
             raise BackendError(
                 f"could not register the functions of model {name!r}: {error}"
             ) from error
-        self._registered[name] = _Registered(
-            model.version, model.onnx_sha256, model.function_name, tuple(registered)
+        self._host.registered[name] = _Registered(
+            model.version, model.onnx_sha256, model.function_name, tuple(registered), self
         )
 
     def _unregister(self, name: str) -> None:
-        entry = self._registered.pop(name)
+        entry = self._host.registered.pop(name)
         for function_name in entry.functions:
-            with contextlib.suppress(duckdb.Error):  # already gone: another connection's change
-                self.con.remove_function(function_name)
+            with contextlib.suppress(duckdb.Error):
+                entry.owner.con.remove_function(function_name)
 
     def function_exists(self, name: str) -> bool:
         rows = self.con.execute(
@@ -222,6 +254,9 @@ class DuckDBBackend(Backend):
         return bool(rows)
 
     def close(self) -> None:
+        for name, entry in list(self._host.registered.items()):
+            if entry.owner is self:
+                self._unregister(name)
         self._loader.close()
         if self._owns:
             self.con.close()

@@ -102,7 +102,8 @@ class MLGrammar:
         }
         query = None
         while self._curr and self._curr.token_type != TokenType.SEMICOLON:
-            word = self._curr.text.upper()
+            clause = self._curr
+            word = clause.text.upper()
             if word == "AS" and query is None:
                 self._advance()
                 query = self._parse_ml_query()
@@ -111,16 +112,16 @@ class MLGrammar:
                 query = self._parse_ml_from()
             elif word in ("TARGET", "PREDICT"):
                 self._advance()
-                self._set_once(args, "target", self._parse_ml_column_name(), word)
+                self._set_once(args, "target", self._parse_ml_column_name(), clause)
             elif word == "TASK":
                 self._advance()
-                self._set_once(args, "task", self._parse_ml_word(), word)
+                self._set_once(args, "task", self._parse_ml_word(), clause)
             elif word == "USING":
                 self._advance()
-                self._set_once(args, "algorithm", self._parse_ml_word(), word)
+                self._set_once(args, "algorithm", self._parse_ml_word(), clause)
             elif word == "FUNCTION":
                 self._advance()
-                self._set_once(args, "function", self._parse_model_name(), word)
+                self._set_once(args, "function", self._parse_model_name(), clause)
             elif word == "FEATURES":
                 self._advance()
                 args["features"].extend(self._parse_csv(self._parse_ml_feature_source))
@@ -185,13 +186,16 @@ class MLGrammar:
 
     # -- pieces ------------------------------------------------------------------------
 
-    def _set_once(self, args: dict[str, Any], key: str, value: Any, clause: str) -> None:
+    def _set_once(self, args: dict[str, Any], key: str, value: Any, clause: Any) -> None:
+        """``clause`` is the clause's keyword token: a repeat is reported where it stands."""
         if key in args:
-            self.raise_error(f"{clause} is given twice in CREATE MODEL")
+            self.raise_error(f"{clause.text.upper()} is given twice in CREATE MODEL", clause)
         args[key] = value
 
     def _parse_model_name(self) -> str:
         token = self._curr
+        if token is None or token.token_type in (TokenType.SEMICOLON, TokenType.SENTINEL):
+            self.raise_error("Expected a model name", self._prev)
         table = self._parse_table_parts()
         if table is None or not table.name:
             self.raise_error("Expected a model name", token)

@@ -1,0 +1,169 @@
+"""DuckDB only: models live in the database file and serve any later process; the client
+wraps an existing duckdb connection; DuckDB's own statements and parameters pass through."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import datasets
+import duckdb
+import pytest
+
+import sqlml
+
+FAST = "n_estimators = 20, n_jobs = 1"  # one thread: see tests/shared/test_create_model.py
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "models.duckdb"
+
+
+@pytest.fixture
+def trained(db_path: Path) -> dict:
+    """A file with penguins, a model with a FUNCTION and a view using PREDICT; the connection
+    is closed again, and what it predicted is returned."""
+    con = sqlml.connect(str(db_path))
+    try:
+        frame = datasets.penguins()
+        con.backend.con.register("frame", frame)
+        con.execute("CREATE TABLE penguins AS SELECT * FROM frame")
+        con.backend.con.unregister("frame")
+        con.execute(
+            f"CREATE MODEL species TARGET species FUNCTION species_of OPTIONS ({FAST}) "
+            "FROM penguins"
+        )
+        con.execute(
+            "CREATE VIEW scored AS SELECT PREDICT(species, *) AS label, "
+            "PREDICT_PROBA(species, *) AS probs FROM penguins"
+        )
+        labels = [r[0] for r in con.execute("SELECT label FROM scored").fetchall()]
+        probs = [dict(r[0]) for r in con.execute("SELECT probs FROM scored").fetchall()]
+    finally:
+        con.close()
+    return {"labels": labels, "probs": probs}
+
+
+def _run_elsewhere(db_path: Path, body: str) -> dict:
+    """Run ``body`` in a new Python process with ``con`` open on the file; it sets ``out``."""
+    script = (
+        textwrap.dedent(
+            """
+        import json, sys
+        import sqlml
+        con = sqlml.connect(sys.argv[1])
+        out = {}
+        """
+        )
+        + textwrap.dedent(body)
+        + "\nprint(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_model_predicts_in_a_new_process(db_path, trained):
+    out = _run_elsewhere(
+        db_path,
+        """
+        rows = con.execute("SELECT PREDICT(species, *), PREDICT_PROBA(species, p.*) "
+                           "FROM penguins p").fetchall()
+        out["labels"] = [r[0] for r in rows]
+        out["probs"] = [dict(r[1]) for r in rows]
+        out["models"] = [r[0] for r in con.execute("SHOW MODELS").fetchall()]
+        """,
+    )
+    assert out["models"] == ["species"]
+    assert out["labels"] == trained["labels"]
+    for here, there in zip(trained["probs"], out["probs"], strict=True):
+        assert there == pytest.approx(here, abs=1e-12)
+
+
+def test_a_view_and_a_function_work_in_a_new_process(db_path, trained):
+    out = _run_elsewhere(
+        db_path,
+        """
+        out["view"] = [r[0] for r in con.execute("SELECT label FROM scored").fetchall()]
+        out["function"] = [r[0] for r in con.execute(
+            "SELECT species_of(island, bill_length_mm, bill_depth_mm, flipper_length_mm, "
+            "body_mass_g, sex, year) FROM penguins").fetchall()]
+        """,
+    )
+    assert out["view"] == trained["labels"]
+    assert out["function"] == trained["labels"]
+
+
+def test_a_copied_file_takes_its_models_along(db_path, trained, tmp_path):
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db_path, copy)
+    with sqlml.connect(str(copy)) as con:
+        assert [r[0] for r in con.execute("SELECT label FROM scored").fetchall()] == (
+            trained["labels"]
+        )
+        con.execute("DROP MODEL species")
+    with sqlml.connect(str(db_path)) as original:  # the original is untouched
+        assert [r[0] for r in original.execute("SHOW MODELS").fetchall()] == ["species"]
+
+
+def test_wrapping_an_existing_duckdb_connection(db_path, trained):
+    raw = duckdb.connect(str(db_path))
+    try:
+        con = sqlml.connect(raw)
+        assert [r[0] for r in con.execute("SELECT label FROM scored").fetchall()] == (
+            trained["labels"]
+        )
+        con.close()  # the caller's connection stays open
+        assert raw.execute("SELECT count(*) FROM penguins").fetchone() == (344,)
+    finally:
+        raw.close()
+
+
+def test_query_parameters_with_predict(db_path, trained):
+    with sqlml.connect(str(db_path)) as con:
+        rows = con.execute(
+            "SELECT PREDICT(species, *) FROM penguins WHERE island = ? AND year = ?",
+            ["Biscoe", 2008],
+        ).fetchall()
+        expected = con.execute(
+            "SELECT count(*) FROM penguins WHERE island = 'Biscoe' AND year = 2008"
+        ).fetchone()[0]
+        assert len(rows) == expected > 0
+
+
+def test_in_memory_database():
+    with sqlml.connect(":memory:") as con:
+        con.execute(
+            "CREATE TABLE t AS SELECT i::DOUBLE AS x, i % 2 = 0 AS even FROM range(200) r(i)"
+        )
+        con.execute("CREATE MODEL m TARGET even OPTIONS (n_estimators = 5, n_jobs = 1) FROM t")
+        assert con.execute("SELECT count(PREDICT(m, *)) FROM t").fetchone() == (200,)
+
+
+def test_describe_of_a_table_named_model(db_path):
+    """DuckDB's DESCRIBE / SHOW of a table called ``model`` is plain SQL, not an ML error."""
+    with sqlml.connect(str(db_path)) as con:
+        con.execute("CREATE TABLE model AS SELECT 1 AS id, 'x' AS name")
+        columns = [r[0] for r in con.execute("DESCRIBE model").fetchall()]
+        assert columns == ["id", "name"]
+        assert con.execute("SELECT model.name FROM model").fetchall() == [("x",)]
+
+
+def test_plain_sql_with_ml_looking_words_passes_through(db_path):
+    with sqlml.connect(str(db_path)) as con:
+        con.execute("CREATE TABLE model AS SELECT 1 AS model, 2 AS predict, 3 AS models")
+        assert con.execute("SELECT model, predict, models FROM model").fetchall() == [(1, 2, 3)]
+        con.execute("CREATE MACRO predict_x(a) AS a + 1")
+        assert con.execute("SELECT predict_x(model) FROM model").fetchall() == [(2,)]
+        assert con.execute("SELECT 'PREDICT(m, *)' AS s").fetchall() == [("PREDICT(m, *)",)]
+        con.execute("DROP TABLE model")
