@@ -136,7 +136,14 @@ class Connection:
             keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
             return self.backend.run(f"{keyword} {inner}", params)
         if isinstance(tree, ml.MLStatement):
-            return commands.run(tree, self._session)
+            try:
+                return commands.run(tree, self._session)
+            except SqlmlError:
+                raise
+            except Exception as error:  # e.g. DROP MODEL while a view depends on it
+                if type(error).__module__.split(".")[0] not in ("duckdb", "psycopg"):
+                    raise
+                raise _engine_error(error, statement) from error
         used: dict[str, str] = {}
         sql = self._engine_sql(tree, used)
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,8 @@ TEST_DATABASE = "sqlml_test"
 
 
 def _dsn_for(database: str) -> str:
-    return psycopg.conninfo.make_conninfo(SERVER_DSN, dbname=database)
+    """SERVER_DSN (a postgresql:// URL) with another database."""
+    return urlsplit(SERVER_DSN)._replace(path=f"/{database}").geturl()
 
 
 # -- loading frames --------------------------------------------------------------------------
@@ -98,11 +100,12 @@ def postgres_database() -> Iterator[psycopg.Connection]:
 
 
 def _reset_postgres(conn: psycopg.Connection) -> None:
-    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
-        conn.execute("SELECT sqlml.drop_model(%s)", [name])
+    # Views on PREDICT depend on the models' functions: drop them (with public) first.
     conn.execute("DROP SCHEMA public CASCADE")
     conn.execute("CREATE SCHEMA public")
     conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
+    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+        conn.execute("SELECT sqlml.drop_model(%s)", [name])
 
 
 # -- the fixtures tests use ------------------------------------------------------------------

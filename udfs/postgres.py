@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -452,9 +451,9 @@ def predict_row(
     return _answer(predictor, scores[0], proba)
 
 
-# A batch call runs in one backend process (the chunking query is not parallel), so
-# onnxruntime may use the machine's cores itself.
-BATCH_THREADS = max(1, min(4, os.cpu_count() or 1))
+# One onnxruntime thread: with more, a tree ensemble may sum its trees in another order
+# and a row's probability would differ in the last bits between query shapes.
+BATCH_THREADS = 1
 
 
 def predict_batch(

@@ -157,9 +157,16 @@ def _rewrite(
 
     aggregates = ["count(*)::int AS _sqlml_n"]
     functions, outputs, used = [], [], {}
-    for index, (prediction, model, arguments) in enumerate(calls, start=1):
+    columns: dict[tuple, str] = {}  # one output column for each distinct call
+    for prediction, model, arguments in calls:
         name = model.name
         proba = bool(prediction.args.get("proba"))
+        same = (name, proba, *map(_sql, arguments))
+        if same in columns:  # `GROUP BY PREDICT(...)` repeats the select list's call
+            prediction.replace(exp.column(columns[same], table=alias))
+            continue
+        index = len(columns) + 1
+        columns[same] = f"_sqlml_p{index}"
         numeric, text = [], []
         for feature, argument in zip(model.metadata["features"], arguments, strict=True):
             packed, is_text = _pack(udfs.features.Feature.from_json(feature), _sql(argument))
