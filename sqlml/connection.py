@@ -181,6 +181,7 @@ class Connection:
                 tree,
                 self.backend.catalog.get,
                 self.backend.describe,
+                self.backend.relation_kind,
                 self.backend.function_schema,
             )
         names |= rewrite_predictions(tree, self.backend.catalog.get, self.backend.function_schema)

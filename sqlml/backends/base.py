@@ -42,6 +42,10 @@ class Backend(ABC):
     def describe(self, sql: str) -> list[tuple[str, str]]:
         """A query's (column, SQL type) pairs, without running it."""
 
+    def relation_kind(self, name: str) -> str | None:
+        """pg_class.relkind of a relation (PostgreSQL), None where unknown."""
+        return None
+
     def query_columns(self, sql: str) -> list[str]:
         return [name for name, _ in self.describe(sql)]
 

@@ -47,6 +47,13 @@ class PlPythonBackend(Backend):
     def describe(self, sql: str) -> list[tuple[str, str]]:
         return postgres.describe(self.plpy, sql)
 
+    def relation_kind(self, name: str) -> str | None:
+        plan = self.plpy.prepare(
+            "SELECT relkind::text AS k FROM pg_class WHERE oid = to_regclass($1)", ["text"]
+        )
+        rows = self.plpy.execute(plan, [name])
+        return rows[0]["k"] if rows else None
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.plpy.subtransaction():

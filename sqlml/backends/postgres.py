@@ -108,6 +108,9 @@ class PostgresBackend(Backend):
             cursor.execute(f"SELECT * FROM ({sql}) AS _sqlml_q LIMIT 0")
             return [(c.name, _type_name(cursor, c.type_code)) for c in cursor.description or []]
 
+    def relation_kind(self, name: str) -> str | None:
+        return self._call("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(%s)", [name])
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.conn.transaction():

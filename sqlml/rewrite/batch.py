@@ -33,6 +33,7 @@ from sqlml.rewrite.predict import ModelLookup, expand_arguments, model_name, sig
 
 CHUNK_ROWS = 10_000
 Describe = Callable[[str], list[tuple[str, str]]]  # SQL of a query → (column, type) pairs
+RelationKind = Callable[[str], str | None]  # a relation's name → pg_class.relkind
 
 # PostgreSQL type names (as psycopg and format_type spell them) each kind of feature takes.
 _ACCEPTS = {
@@ -70,7 +71,11 @@ _ACCEPTS = {
 
 
 def rewrite_batches(
-    tree: exp.Expr, lookup: ModelLookup, describe: Describe, schema: str
+    tree: exp.Expr,
+    lookup: ModelLookup,
+    describe: Describe,
+    relation_kind: RelationKind,
+    schema: str,
 ) -> dict[str, str]:
     """Rewrite every SELECT whose shape allows it; PREDICT calls elsewhere are left for
     the per-row rewrite. Returns engine function → model name."""
@@ -81,7 +86,7 @@ def rewrite_batches(
     }
     for select in selects.values():
         if select is not None and _eligible(select):
-            used.update(_rewrite(select, lookup, describe, schema))
+            used.update(_rewrite(select, lookup, describe, relation_kind, schema))
     return used
 
 
@@ -111,21 +116,39 @@ def _ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
 
 
-def _pack(feature: Any, argument: str) -> tuple[str, bool]:
-    """(aggregate that packs one feature of a chunk, whether it is text)."""
+def _value(feature: Any, argument: str) -> tuple[str, bool]:
+    """(one feature's value as the model reads it, whether it is text)."""
     if feature.kind == "categorical":
-        return f"array_agg(({argument})::text)", True
+        return f"({argument})::text", True
     if feature.kind == "boolean":
         value = f"({argument})::int::real"
     elif feature.kind == "temporal":
         value = f"(extract(epoch FROM ({argument})::timestamp)::float8 / 86400)::real"
     else:
         value = f"({argument})::real"
-    return f"string_agg(float4send(coalesce({value}, 'NaN'::real)), ''::bytea)", False
+    return f"coalesce({value}, 'NaN'::real)", False
+
+
+def _packed_numbers(values: list[str]) -> str:
+    """A chunk's numbers as one [rows, features] real array in binary form: the cheapest
+    packing measured (1.4 s per million rows of 20 features, against 1.7 s for per-value
+    float4send and 2.0 s for one array per feature); udfs/postgres.py reads it with numpy."""
+    if not values:
+        return "NULL::bytea"
+    return f"array_send(array_agg(ARRAY[{', '.join(values)}]))"
+
+
+def _packed_texts(values: list[str]) -> str:
+    """A chunk's text features, feature after feature, as one text array."""
+    return " || ".join(f"array_agg({v})" for v in values) or "NULL::text[]"
 
 
 def _rewrite(
-    select: exp.Select, lookup: ModelLookup, describe: Describe, schema: str
+    select: exp.Select,
+    lookup: ModelLookup,
+    describe: Describe,
+    relation_kind: RelationKind,
+    schema: str,
 ) -> dict[str, str]:
     source = select.args["from_"].this
     alias = source.alias_or_name
@@ -167,12 +190,12 @@ def _rewrite(
             continue
         index = len(columns) + 1
         columns[same] = f"_sqlml_p{index}"
-        numeric, text = [], []
+        numbers, texts = [], []
         for feature, argument in zip(model.metadata["features"], arguments, strict=True):
-            packed, is_text = _pack(udfs.features.Feature.from_json(feature), _sql(argument))
-            (text if is_text else numeric).append(packed)
-        aggregates.append(f"{' || '.join(numeric) or 'NULL::bytea'} AS _sqlml_num{index}")
-        aggregates.append(f"{' || '.join(text) or 'NULL::text[]'} AS _sqlml_cat{index}")
+            value, is_text = _value(udfs.features.Feature.from_json(feature), _sql(argument))
+            (texts if is_text else numbers).append(value)
+        aggregates.append(f"{_packed_numbers(numbers)} AS _sqlml_num{index}")
+        aggregates.append(f"{_packed_texts(texts)} AS _sqlml_cat{index}")
         function = udfs.naming.predict_function(name, proba, batch=True)
         used[function] = name
         functions.append(
@@ -184,22 +207,62 @@ def _rewrite(
         aggregates.append(f"array_agg({_ident(alias)}.{_ident(column)}) AS _sqlml_c{index}")
     carried = [f"_sqlml_c{i}" for i in range(len(needed))]
 
-    filtered = f" WHERE {_sql(where.this)}" if push_where else ""
-    derived = (
-        f"SELECT _sqlml_u.* FROM ("
-        f"SELECT {', '.join(aggregates)} FROM ("
-        f"SELECT {_ident(alias)}.*, (row_number() OVER () - 1) / {CHUNK_ROWS} AS _sqlml_chunk "
-        f"FROM {body_sql} AS {_ident(alias)}{filtered}) AS {_ident(alias)} "
-        f"GROUP BY _sqlml_chunk) AS _sqlml_chunks, "
-        f"LATERAL unnest({', '.join([*carried, *functions])}) "
-        f"AS _sqlml_u({', '.join([*map(_ident, needed), *outputs])})"
-    )
+    condition = _sql(where.this) if push_where else None
+    rows = _ident(alias)
+    if isinstance(source, exp.Table) and relation_kind(body_sql) in _HEAP_KINDS:
+        chunks = _block_chunks(body_sql, rows, aggregates, condition)
+    else:
+        chunks = _numbered_chunks(body_sql, rows, aggregates, condition)
+    # Set-returning functions side by side in a select list run in step (a LATERAL
+    # unnest would get a Memoize node that hashes every packed chunk for nothing).
+    unnested = [
+        f"unnest({array}) AS {name}"
+        for array, name in zip(
+            [*carried, *functions], [*map(_ident, needed), *outputs], strict=True
+        )
+    ]
+    derived = f"SELECT {', '.join(unnested)} FROM {chunks}"
     if push_where:
         select.set("where", None)
     _expand_stars(select, alias, available)
     subquery = sqlglot.parse_one(derived, read="postgres")
     source.replace(exp.Subquery(this=subquery, alias=exp.TableAlias(this=exp.to_identifier(alias))))
     return used
+
+
+# Tables and materialized views keep rows in heap blocks, which ctid ranges read directly.
+_HEAP_KINDS = ("r", "m")
+
+
+def _block_chunks(table: str, rows: str, aggregates: list[str], condition: str | None) -> str:
+    """Chunks of a table by ranges of heap blocks (TID range scans, PostgreSQL 14+), sized
+    from the planner's statistics to about CHUNK_ROWS rows: each chunk is aggregated as it
+    is read, so memory holds one chunk, whatever the table's size."""
+    relation = f"{exp.Literal.string(table).sql(dialect='postgres')}::regclass"
+    step = (
+        f"(SELECT greatest(1, ceil({CHUNK_ROWS} * greatest(relpages, 1)::float8 "
+        f"/ greatest(reltuples, 1)))::int FROM pg_class WHERE oid = {relation})"
+    )
+    last = f"(pg_relation_size({relation}) / current_setting('block_size')::int)::int"
+    where = f" AND ({condition})" if condition else ""
+    return (
+        f"generate_series(0, {last}, {step}) AS _sqlml_g(first), "
+        f"LATERAL (SELECT {', '.join(aggregates)} FROM {table} AS {rows} "
+        f"WHERE {rows}.ctid >= format('(%s,0)', _sqlml_g.first)::tid "
+        f"AND {rows}.ctid < format('(%s,0)', _sqlml_g.first + {step})::tid{where}) "
+        f"AS _sqlml_chunks"
+    )
+
+
+def _numbered_chunks(source: str, rows: str, aggregates: list[str], condition: str | None) -> str:
+    """Chunks of any row source by row number (a hashed GROUP BY: the chunks are built
+    side by side, so a large source spills to disk)."""
+    where = f" WHERE {condition}" if condition else ""
+    return (
+        f"(SELECT {', '.join(aggregates)} FROM ("
+        f"SELECT {rows}.*, (row_number() OVER () - 1) / {CHUNK_ROWS} AS _sqlml_chunk "
+        f"FROM {source} AS {rows}{where}) AS {rows} GROUP BY _sqlml_chunk) AS _sqlml_chunks"
+    )
 
 
 def _check_types(prediction: ml.MLPredict, model: Any, types: list[str]) -> None:
