@@ -109,4 +109,6 @@ $sqlml$;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sqlml FROM PUBLIC;
 GRANT USAGE ON SCHEMA sqlml TO sqlml_user;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA sqlml TO sqlml_user;
+-- catalog_info holds the install's facts, python_path among them: the installer's alone.
+REVOKE INSERT, UPDATE, DELETE ON sqlml.catalog_info FROM sqlml_user;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sqlml TO sqlml_user;

@@ -214,9 +214,13 @@ class Connection:
         )
 
 
+# PostgreSQL's SQLSTATEs for a value that cannot be read as the type asked for.
+_CAST_SQLSTATES = ("22P02", "22003", "22007", "22008")
+
+
 def _is_conversion_error(error: Exception) -> bool:
-    sqlstate = getattr(error, "sqlstate", None) or ""  # psycopg: class 22 is data exceptions
-    return type(error).__name__ == "ConversionException" or sqlstate.startswith("22")
+    sqlstate = getattr(error, "sqlstate", None)
+    return type(error).__name__ == "ConversionException" or sqlstate in _CAST_SQLSTATES
 
 
 def _engine_error(error: Exception, statement: Statement) -> BackendError:

@@ -60,6 +60,10 @@ class InputSchemaError(SqlmlError, TypeError):
     sqlstate = "42883"
 
 
+class PermissionDeniedError(SqlmlError, PermissionError):
+    sqlstate = "42501"
+
+
 class UnsupportedError(SqlmlError, NotImplementedError):
     sqlstate = "0A000"
 
@@ -93,6 +97,7 @@ def from_server(sqlstate: str | None, message: str) -> SqlmlError | None:
         UnknownOptionError,
         InvalidTrainingDataError,
         InputSchemaError,
+        PermissionDeniedError,
         UnsupportedError,
     ]
     for cls in classes:

@@ -78,9 +78,10 @@ def check_server_python(conn: psycopg.Connection, paths: list[str]) -> None:
         conn.execute(f"DO $sqlml_probe$\n{probe}\n$sqlml_probe$ LANGUAGE plpython3u")
     except psycopg.Error as error:
         message = error.diag.message_primary or str(error)
-        if not message.startswith("sqlml-probe "):
+        marker = message.find("sqlml-probe ")  # PL/Python prefixes "plpy.Error: "
+        if marker < 0:
             raise SqlmlError(f"the server could not run PL/Python: {message}") from error
-        report = json.loads(message.removeprefix("sqlml-probe "))
+        report = json.loads(message[marker:].removeprefix("sqlml-probe "))
         raise SqlmlError(
             "the PostgreSQL server's Python ("
             + report["python"].split()[0]

@@ -11,12 +11,13 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from sqlml.errors import InvalidTrainingDataError, SqlmlError
+from sqlml.errors import InvalidTrainingDataError, PermissionDeniedError, SqlmlError
 
 from . import naming
 from .catalog import Catalog, ModelVersion
@@ -39,13 +40,20 @@ def call(plpy: Any, function: Any, *args: Any) -> Any:
     try:
         return function(plpy, *args)
     except SqlmlError as error:
-        raise _server_error(plpy, error) from None
+        raise _server_error(plpy, str(error), error.sqlstate) from None
+    except plpy.SPIError as error:
+        # A sqlml error raised by a function this one called through SQL: pass it on as
+        # it was, rather than as the SQL call that failed.
+        message = str(error)
+        if not message.startswith("sqlml: "):
+            raise
+        raise _server_error(plpy, message.removeprefix("sqlml: "), error.sqlstate) from None
 
 
 _ERROR_CLASSES: dict[int, type] = {}
 
 
-def _server_error(plpy: Any, error: SqlmlError) -> Exception:
+def _server_error(plpy: Any, message: str, sqlstate: str) -> Exception:
     """A plpy.Error that PostgreSQL reports as ``ERROR: sqlml: <message>``.
 
     PL/Python prefixes the message with the exception's class name; a class called
@@ -56,8 +64,8 @@ def _server_error(plpy: Any, error: SqlmlError) -> Exception:
     if cls is None:
         cls = type("sqlml", (plpy.Error,), {"__module__": "builtins"})
         _ERROR_CLASSES[id(plpy.Error)] = cls
-    server_error = cls(str(error))
-    server_error.sqlstate = error.sqlstate
+    server_error = cls(message)
+    server_error.sqlstate = sqlstate
     server_error.schema_name = "sqlml"
     return server_error
 
@@ -271,18 +279,6 @@ def return_type(metadata: dict[str, Any], proba: bool) -> str:
     return _SQL_LABEL_TYPES.get(metadata["label_type"], "text")
 
 
-def _functions(plpy: Any, schema: str, name: str) -> list[str]:
-    rows = plpy.execute(
-        plpy.prepare(
-            "SELECT p.oid::regprocedure::text AS f FROM pg_proc p "
-            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2",
-            ["text", "text"],
-        ),
-        [schema, name],
-    )
-    return [r["f"] for r in rows]
-
-
 def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None = None) -> None:
     """(Re)create the SQL functions of the model's in-use version.
 
@@ -344,55 +340,100 @@ def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None 
 def _create_function(
     plpy: Any, model: str, version: int, qualified: str, arguments: str, returns: str, body: str
 ) -> None:
+    schema, name = _schema_and_name(plpy, qualified)
+    for existing in _existing_functions(plpy, schema, name):
+        if not existing.belongs_to(model):
+            raise PermissionDeniedError(
+                f"a function {qualified}({existing.arguments}) exists and is not model "
+                f"{model!r}'s: choose another FUNCTION name"
+            )
+        if (existing.arguments, existing.returns) != (arguments, returns):
+            plpy.execute(f"DROP FUNCTION {existing.signature}")
     tag = _dollar_tag(body)
-    existing = _existing_signature(plpy, qualified)
-    if existing is not None and existing != (arguments, returns):
-        plpy.execute(f"DROP FUNCTION {qualified}({existing[0]})")
+    # STABLE, not IMMUTABLE: ALTER MODEL ... SET VERSION changes what the name answers.
     plpy.execute(
         f"CREATE OR REPLACE FUNCTION {qualified}({arguments}) RETURNS {returns} "
-        f"LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE AS {tag}{body}{tag}"
+        f"LANGUAGE plpython3u STABLE PARALLEL SAFE AS {tag}{body}{tag}"
     )
     signature = f"{qualified}({arguments})"
-    comment = plpy.quote_literal(f"sqlml model {model} version {version}")
+    comment = plpy.quote_literal(f"{_COMMENT_PREFIX}{model} version {version}")
     plpy.execute(f"COMMENT ON FUNCTION {signature} IS {comment}")
     # Using a model is a right of its own: sqlml_user has it, PUBLIC does not.
     plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
     plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO sqlml_user")
 
 
+# Every function sqlml creates for a model says so in its comment, which only its owner
+# (the installer) can set: that and the owner tell a model's function from anyone else's.
+_COMMENT_PREFIX = "sqlml model "
+
+
+@dataclass(frozen=True)
+class _ExistingFunction:
+    signature: str  # as regprocedure prints it, quoted: usable in DROP FUNCTION
+    arguments: str
+    returns: str
+    owned: bool  # by the role these SECURITY DEFINER functions run as
+    comment: str
+
+    def belongs_to(self, model: str) -> bool:
+        return self.owned and self.comment.startswith(f"{_COMMENT_PREFIX}{model} version ")
+
+
+def _schema_and_name(plpy: Any, qualified: str) -> tuple[str, str]:
+    row = plpy.execute(
+        plpy.prepare("SELECT (parse_ident($1))[1] AS s, (parse_ident($1))[2] AS n", ["text"]),
+        [qualified],
+    )[0]
+    return row["s"], row["n"]
+
+
+def _existing_functions(plpy: Any, schema: str, name: str) -> list[_ExistingFunction]:
+    rows = plpy.execute(
+        plpy.prepare(
+            "SELECT p.oid::regprocedure::text AS signature, "
+            "pg_get_function_identity_arguments(p.oid) AS arguments, "
+            "pg_get_function_result(p.oid) AS returns, "
+            "p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS owned, "
+            "coalesce(obj_description(p.oid, 'pg_proc'), '') AS comment "
+            "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = $1 AND p.proname = $2",
+            ["text", "text"],
+        ),
+        [schema, name],
+    )
+    return [
+        _ExistingFunction(
+            r["signature"],
+            ", ".join(a.strip() for a in r["arguments"].split(",")) if r["arguments"] else "",
+            r["returns"],
+            r["owned"],
+            r["comment"],
+        )
+        for r in rows
+    ]
+
+
 def _check_may_create_in(plpy: Any, schema: str) -> None:
     """The FUNCTION goes where the caller (not the installer) may create objects."""
     plan = plpy.prepare("SELECT has_schema_privilege(session_user, $1, 'CREATE') AS ok", ["text"])
     if not plpy.execute(plan, [schema])[0]["ok"]:
-        raise SqlmlError(f"FUNCTION: you may not create functions in schema {schema!r}")
-
-
-def _existing_signature(plpy: Any, qualified: str) -> tuple[str, str] | None:
-    rows = plpy.execute(
-        plpy.prepare(
-            "SELECT pg_get_function_identity_arguments(p.oid) AS a, "
-            "pg_get_function_result(p.oid) AS r FROM pg_proc p "
-            "WHERE p.oid = to_regproc($1)",
-            ["text"],
-        ),
-        [qualified],
-    )
-    if not rows:
-        return None
-    arguments = ", ".join(a.strip() for a in rows[0]["a"].split(",")) if rows[0]["a"] else ""
-    return arguments, rows[0]["r"]
+        raise PermissionDeniedError(f"FUNCTION: you may not create functions in schema {schema!r}")
 
 
 def drop_model_functions(plpy: Any, model: ModelVersion) -> None:
-    for proba in (False, True):
-        for batch in (False, True):
-            function = naming.predict_function(model.name, proba, batch)
-            for signature in _functions(plpy, SCHEMA, function):
-                plpy.execute(f"DROP FUNCTION {signature}")
+    """Drop the model's functions, and nothing that is not one of them."""
+    places = [
+        (SCHEMA, naming.predict_function(model.name, proba, batch))
+        for proba in (False, True)
+        for batch in (False, True)
+    ]
     if model.function_name:
-        schema = model.metadata.get("function_schema", "public")
-        for signature in _functions(plpy, schema, model.function_name):
-            plpy.execute(f"DROP FUNCTION {signature}")
+        places.append((model.metadata.get("function_schema", "public"), model.function_name))
+    for schema, name in places:
+        for existing in _existing_functions(plpy, schema, name):
+            if existing.belongs_to(model.name):
+                plpy.execute(f"DROP FUNCTION {existing.signature}")
 
 
 def drop_model(plpy: Any, name: str) -> None:

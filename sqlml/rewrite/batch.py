@@ -172,13 +172,26 @@ def _rewrite(
     where = select.args.get("where")
     push_where = where is not None and not list(where.find_all(ml.MLPredict))
 
-    # The source columns the rest of the query reads, carried through the chunks.
+    # The source columns the rest of the query reads, carried through the chunks: a table's
+    # rows whole (its row type survives array_agg), a subquery's column by column, which
+    # cannot carry arrays (array_agg would stack them): such a query scores row by row.
     skip = {id(n) for p in predictions for n in p.walk()}
     if push_where:
         skip |= {id(n) for n in where.walk()}
     needed = _needed_columns(select, skip, alias, available)
+    rows = _ident(alias)
+    by_blocks = isinstance(source, exp.Table) and relation_kind(body_sql) in _HEAP_KINDS
+    types = dict(described[: len(available)])
+    if not by_blocks and any(_is_array(types[c]) for c in needed):
+        return {}
 
     aggregates = ["count(*)::int AS _sqlml_n"]
+    if needed:
+        aggregates += (
+            [f"array_agg({rows}) AS _sqlml_rows"]
+            if by_blocks
+            else [f"array_agg({rows}.{_ident(c)}) AS _sqlml_c{i}" for i, c in enumerate(needed)]
+        )
     functions, outputs, used = [], [], {}
     columns: dict[tuple, str] = {}  # one output column for each distinct call
     for prediction, model, arguments in calls:
@@ -203,25 +216,23 @@ def _rewrite(
         )
         outputs.append(f"_sqlml_p{index}")
         prediction.replace(exp.column(f"_sqlml_p{index}", table=alias))
-    for index, column in enumerate(needed):
-        aggregates.append(f"array_agg({_ident(alias)}.{_ident(column)}) AS _sqlml_c{index}")
-    carried = [f"_sqlml_c{i}" for i in range(len(needed))]
 
     condition = _sql(where.this) if push_where else None
-    rows = _ident(alias)
-    if isinstance(source, exp.Table) and relation_kind(body_sql) in _HEAP_KINDS:
-        chunks = _block_chunks(body_sql, rows, aggregates, condition)
-    else:
-        chunks = _numbered_chunks(body_sql, rows, aggregates, condition)
     # Set-returning functions side by side in a select list run in step (a LATERAL
     # unnest would get a Memoize node that hashes every packed chunk for nothing).
-    unnested = [
-        f"unnest({array}) AS {name}"
-        for array, name in zip(
-            [*carried, *functions], [*map(_ident, needed), *outputs], strict=True
+    scored = [f"unnest({f}) AS {o}" for f, o in zip(functions, outputs, strict=True)]
+    if by_blocks:
+        chunks = _block_chunks(body_sql, rows, aggregates, condition)
+        carried = ["unnest(_sqlml_rows) AS _sqlml_row"] if needed else []
+        fields = [f"(_sqlml_row).{_ident(c)} AS {_ident(c)}" for c in needed]
+        derived = (
+            f"SELECT {', '.join([*fields, *outputs])} FROM "
+            f"(SELECT {', '.join([*carried, *scored])} FROM {chunks}) AS _sqlml_scored"
         )
-    ]
-    derived = f"SELECT {', '.join(unnested)} FROM {chunks}"
+    else:
+        chunks = _numbered_chunks(body_sql, rows, aggregates, condition)
+        carried = [f"unnest(_sqlml_c{i}) AS {_ident(c)}" for i, c in enumerate(needed)]
+        derived = f"SELECT {', '.join([*carried, *scored])} FROM {chunks}"
     if push_where:
         select.set("where", None)
     _expand_stars(select, alias, available)
@@ -239,9 +250,11 @@ def _block_chunks(table: str, rows: str, aggregates: list[str], condition: str |
     from the planner's statistics to about CHUNK_ROWS rows: each chunk is aggregated as it
     is read, so memory holds one chunk, whatever the table's size."""
     relation = f"{exp.Literal.string(table).sql(dialect='postgres')}::regclass"
+    # Blocks per chunk, from the rows in the first 16 blocks (the planner's statistics are
+    # missing until the table is analyzed, which a freshly loaded table is not).
     step = (
-        f"(SELECT greatest(1, ceil({CHUNK_ROWS} * greatest(relpages, 1)::float8 "
-        f"/ greatest(reltuples, 1)))::int FROM pg_class WHERE oid = {relation})"
+        f"(SELECT greatest(1, floor({CHUNK_ROWS} * 16.0 / greatest(count(*), 1)))::int "
+        f"FROM {table} WHERE ctid < '(16,0)'::tid)"
     )
     last = f"(pg_relation_size({relation}) / current_setting('block_size')::int)::int"
     where = f" AND ({condition})" if condition else ""
@@ -263,6 +276,10 @@ def _numbered_chunks(source: str, rows: str, aggregates: list[str], condition: s
         f"SELECT {rows}.*, (row_number() OVER () - 1) / {CHUNK_ROWS} AS _sqlml_chunk "
         f"FROM {source} AS {rows}{where}) AS {rows} GROUP BY _sqlml_chunk) AS _sqlml_chunks"
     )
+
+
+def _is_array(sql_type: str) -> bool:
+    return sql_type.endswith("]") or sql_type.startswith("_")  # int4[] / _int4
 
 
 def _check_types(prediction: ml.MLPredict, model: Any, types: list[str]) -> None:

@@ -1,0 +1,129 @@
+"""Helpers of the PostgreSQL-only tests: scratch databases, loading frames, plain-psycopg calls.
+
+Everything here talks to the real server named by SQLML_TEST_DSN (as tests/conftest.py does);
+nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+SERVER_DSN = os.environ.get("SQLML_TEST_DSN", "postgresql://postgres@127.0.0.1/postgres")
+FAST = "n_estimators = 20, n_jobs = 1"  # small and repeatable
+
+_PG_TYPES = {"b": "boolean", "i": "bigint", "u": "bigint", "f": "double precision"}
+
+
+def dsn_for(database: str, user: str | None = None) -> str:
+    """SERVER_DSN with another database (and, for trust auth, another user)."""
+    parts = urlsplit(SERVER_DSN)
+    netloc = parts.netloc
+    if user is not None:
+        netloc = f"{user}@{netloc.rpartition('@')[2]}"
+    return parts._replace(netloc=netloc, path=f"/{database}").geturl()
+
+
+def admin() -> psycopg.Connection:
+    return psycopg.connect(SERVER_DSN, autocommit=True)
+
+
+def create_database(name: str) -> str:
+    """A new empty database (an old one of that name is dropped first); its DSN."""
+    drop_database(name)
+    with admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return dsn_for(name)
+
+
+def drop_database(name: str) -> None:
+    with admin() as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def reset(conn: psycopg.Connection) -> None:
+    """An empty public schema and no models (what tests/conftest.py's fixtures start from)."""
+    conn.execute("RESET ALL")
+    conn.execute("DROP SCHEMA public CASCADE")
+    conn.execute("CREATE SCHEMA public")
+    conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
+    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+        conn.execute("SELECT sqlml.drop_model(%s)", [name])
+
+
+def load(conn: psycopg.Connection, name: str, frame: pd.DataFrame) -> str:
+    """A pandas frame as a real table (bigint, double precision, boolean, text columns)."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(
+            sql.Identifier(c), sql.SQL(_PG_TYPES.get(frame[c].dtype.kind, "text"))
+        )
+        for c in frame.columns
+    )
+    table = sql.Identifier(name)
+    with conn.transaction():
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+        with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(table)) as copy:
+            for row in frame.itertuples(index=False):
+                copy.write_row([_plain(v) for v in row])
+    return name
+
+
+def _plain(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def execute(conn: psycopg.Connection, statement: str) -> list[dict[str, Any]]:
+    """``SELECT * FROM sqlml.execute(statement)`` as psql runs it: one dict a row."""
+    rows = conn.execute("SELECT * FROM sqlml.execute(%s)", [statement]).fetchall()
+    return [row[0] for row in rows]
+
+
+def rows(conn: psycopg.Connection, query: str, params: Any = None) -> list[tuple]:
+    return conn.execute(query, params).fetchall()
+
+
+def scalar(conn: psycopg.Connection, query: str, params: Any = None) -> Any:
+    (row,) = conn.execute(query, params).fetchall()
+    return row[0]
+
+
+def functions_named(conn: psycopg.Connection, pattern: str) -> list[str]:
+    """Signatures of every function whose name matches a LIKE pattern, in any schema."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname LIKE %s ORDER BY 1",
+            [pattern],
+        ).fetchall()
+    ]
+
+
+def catalog_rows(conn: psycopg.Connection, model: str) -> tuple[int, int]:
+    """(registry rows, version rows) stored for a model."""
+    registry = scalar(conn, "SELECT count(*) FROM sqlml.model_registry WHERE name = %s", [model])
+    versions = scalar(conn, "SELECT count(*) FROM sqlml.model_versions WHERE name = %s", [model])
+    return registry, versions
+
+
+def as_dict(value: Any) -> Any:
+    """jsonb as psycopg returns it, or JSON text, as Python."""
+    return json.loads(value) if isinstance(value, str) else value
