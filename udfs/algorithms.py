@@ -55,6 +55,7 @@ class Algorithm:
     scale_inputs: bool  # standardise numbers first (linear models and networks need it)
     defaults: dict[str, Any] = field(default_factory=dict)
     seed_parameter: str | None = "random_state"
+    learns_missing: bool = False  # takes NaN as it is; otherwise the training median
 
     def check_options(self, hyperparameters: dict[str, Any]) -> None:
         """Every option must be a real parameter of the algorithm's estimator."""
@@ -92,6 +93,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             ("classification", "regression"),
             scale_inputs=False,
             defaults={"verbose": -1, "n_estimators": 100},
+            learns_missing=True,
         ),
         Algorithm(
             "random_forest",

@@ -227,7 +227,6 @@ def train_model(
     notice("reading training data")
     table, types = read_query(plpy, query)
     request.sql_types = types
-    notice(f"read {table.num_rows:,} rows, {table.num_columns} columns")
     trained = train(table, request, notice)
     del table
     metadata = dict(trained.metadata)
