@@ -12,6 +12,15 @@ fi
 
 # PostgreSQL: the tests talk to a real server with PL/Python (see README, "PostgreSQL").
 scripts/prepare-postgres.sh
+# The server's PL/Python runs as user postgres and imports sqlml from this checkout and its
+# .venv: the folders above them must let that user through.
+if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -r "$PWD/udfs/train.py"; then
+    dir="$PWD"
+    while [[ "$dir" != "/" ]]; do
+        chmod o+x "$dir"
+        dir=$(dirname "$dir")
+    done
+fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
