@@ -14,18 +14,15 @@ from typing import Any
 import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
-from sqlml.backends.base import Backend, Progress, TrainRequest
+from sqlml.backends.base import Progress, TrainRequest
+from sqlml.backends.server import ServerModels
 from sqlml.errors import SqlmlError
 from sqlml.result import Result, RowsResult
 
 postgres = udfs.postgres
 
 
-class PlPythonBackend(Backend):
-    name = "postgres"
-    function_schema = "sqlml"
-    batch_predict = True
-
+class PlPythonBackend(ServerModels):
     def __init__(self, plpy: Any, cache: dict):
         self.plpy = plpy
         self.cache = cache
@@ -47,13 +44,6 @@ class PlPythonBackend(Backend):
     def describe(self, sql: str) -> list[tuple[str, str]]:
         return postgres.describe(self.plpy, sql)
 
-    def relation_kind(self, name: str) -> str | None:
-        plan = self.plpy.prepare(
-            "SELECT relkind::text AS k FROM pg_class WHERE oid = to_regclass($1)", ["text"]
-        )
-        rows = self.plpy.execute(plan, [name])
-        return rows[0]["k"] if rows else None
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.plpy.subtransaction():
@@ -70,42 +60,11 @@ class PlPythonBackend(Backend):
         request_json = json.dumps(_request_fields(request))
         return postgres.train_model(self.plpy, name, query_sql, request_json, function_name)
 
-    def add_model_version(
-        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
-    ) -> int:
-        metadata = dict(metadata)
-        if function_name:
-            metadata["function_schema"] = self.plpy.execute("SELECT current_schema() AS s")[0]["s"]
-        with self.transaction():
-            version = self.catalog.add_version(name, onnx, metadata, function_name)
-            self._call("SELECT sqlml._install_model_functions($1)", ["text"], [name])
-        return version
-
-    def sync_models(self) -> None:
-        pass  # the model's functions are created with it, inside the same transaction
-
-    def drop_model(self, name: str) -> None:
-        self._call("SELECT sqlml.drop_model($1)", ["text"], [name])
-
-    def set_model_version(self, name: str, version: int) -> None:
-        self._call("SELECT sqlml.set_model_version($1, $2)", ["text", "integer"], [name, version])
-
     def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
         return json.loads(postgres.evaluate_model(self.plpy, self.cache, name, query_sql))
 
-    def predictor(self, name: str) -> Any:
-        model = self.catalog.get(name)
-        return udfs.predict.Predictor(self.catalog.onnx(name, model.version), model.metadata)
-
-    def function_exists(self, name: str) -> bool:
-        plan = self.plpy.prepare("SELECT 1 FROM pg_proc WHERE proname = $1", ["text"])
-        return bool(self.plpy.execute(plan, [name]))
-
     def close(self) -> None:
         pass
-
-    def _call(self, sql: str, types: list[str], values: list[Any]) -> None:
-        self.plpy.execute(self.plpy.prepare(sql, types), values)
 
 
 def _request_fields(request: TrainRequest) -> dict[str, Any]:

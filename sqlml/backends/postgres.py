@@ -15,8 +15,9 @@ import psycopg
 import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
-from sqlml.backends.base import Backend, Progress, TrainRequest
+from sqlml.backends.base import Progress, TrainRequest
 from sqlml.backends.plpython import _request_fields
+from sqlml.backends.server import ServerModels
 from sqlml.errors import BackendError, SqlmlError, from_server
 from sqlml.result import RowsResult
 
@@ -28,7 +29,7 @@ class _PsycopgExecutor:
         self.conn = conn
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self.conn.cursor() as cursor:
+        with self.conn.cursor() as cursor, server_errors():
             cursor.execute(sql.replace("?", "%s"), list(params) or None)
             return cursor.fetchall() if cursor.description else []
 
@@ -62,11 +63,7 @@ def server_errors() -> Iterator[None]:
         raise mapped from None
 
 
-class PostgresBackend(Backend):
-    name = "postgres"
-    function_schema = "sqlml"
-    batch_predict = True
-
+class PostgresBackend(ServerModels):
     def __init__(self, conn: psycopg.Connection, owns_connection: bool):
         self.conn = conn
         self._owns = owns_connection
@@ -108,9 +105,6 @@ class PostgresBackend(Backend):
             cursor.execute(f"SELECT * FROM ({sql}) AS _sqlml_q LIMIT 0")
             return [(c.name, _type_name(cursor, c.type_code)) for c in cursor.description or []]
 
-    def relation_kind(self, name: str) -> str | None:
-        return self._call("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(%s)", [name])
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.conn.transaction():
@@ -137,36 +131,8 @@ class PostgresBackend(Backend):
         finally:
             self._progress = None
 
-    def add_model_version(
-        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
-    ) -> int:
-        metadata = dict(metadata)
-        if function_name:
-            metadata["function_schema"] = self._call("SELECT current_schema()", [])
-        with self.transaction(), server_errors():
-            version = self.catalog.add_version(name, onnx, metadata, function_name)
-            self.conn.execute("SELECT sqlml._install_model_functions(%s)", [name])
-        return version
-
-    def sync_models(self) -> None:
-        pass  # the server creates a model's functions in the transaction that stores it
-
-    def drop_model(self, name: str) -> None:
-        self._call("SELECT sqlml.drop_model(%s)", [name])
-
-    def set_model_version(self, name: str, version: int) -> None:
-        self._call("SELECT sqlml.set_model_version(%s, %s)", [name, version])
-
     def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
         return self._call("SELECT sqlml.evaluate_json(%s, %s)", [name, query_sql])
-
-    def predictor(self, name: str) -> Any:
-        model = self.catalog.get(name)
-        return udfs.predict.Predictor(self.catalog.onnx(name, model.version), model.metadata)
-
-    def function_exists(self, name: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [name]).fetchone()
-        return row is not None
 
     def close(self) -> None:
         self.conn.remove_notice_handler(self._on_notice)

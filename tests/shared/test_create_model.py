@@ -5,37 +5,14 @@ from __future__ import annotations
 
 import math
 
-import datasets
 import numpy as np
 import pandas as pd
 import pytest
+from queries import FAST, scalar
 
 import sqlml
 
-# Few trees where quality is not the point, on one thread: these data sets gain nothing from
-# more, and OpenMP threads competing for a busy two-core machine made single fits take seconds.
-FAST = "n_estimators = 20, n_jobs = 1"
 ONE_THREAD = "OPTIONS (n_jobs = 1)"
-
-
-@pytest.fixture
-def penguins(make_table) -> str:
-    return make_table("penguins", datasets.penguins())
-
-
-@pytest.fixture
-def breast_cancer(make_table) -> str:
-    return make_table("breast_cancer", datasets.breast_cancer())
-
-
-@pytest.fixture
-def diabetes(make_table) -> str:
-    return make_table("diabetes", datasets.diabetes())
-
-
-@pytest.fixture
-def wine(make_table) -> str:
-    return make_table("wine", datasets.wine())
 
 
 def rows(con: sqlml.Connection, sql: str) -> list[dict]:
@@ -47,11 +24,6 @@ def rows(con: sqlml.Connection, sql: str) -> list[dict]:
 def one(con: sqlml.Connection, sql: str) -> dict:
     (row,) = rows(con, sql)
     return row
-
-
-def scalar(con: sqlml.Connection, sql: str):
-    (row,) = con.execute(sql).fetchall()
-    return row[0]
 
 
 def shown(con: sqlml.Connection, name: str) -> dict:

@@ -7,22 +7,13 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
+from queries import FAST, scalar, values
 
 import sqlml
 
-FAST = "n_estimators = 20, n_jobs = 1"  # one thread: see test_create_model.py
 PENGUIN_FEATURES = (
     "island, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, sex, year"
 )
-
-
-def values(con: sqlml.Connection, sql: str) -> list:
-    return [r[0] for r in con.execute(sql).fetchall()]
-
-
-def scalar(con: sqlml.Connection, sql: str):
-    (row,) = con.execute(sql).fetchall()
-    return row[0]
 
 
 def model_names(con: sqlml.Connection) -> list[str]:
@@ -35,11 +26,6 @@ def assert_catalog_empty(con: sqlml.Connection) -> None:
     assert model_names(con) == []
     assert scalar(con, "SELECT count(*) FROM sqlml.model_versions") == 0
     assert scalar(con, "SELECT count(*) FROM sqlml.model_registry") == 0
-
-
-@pytest.fixture
-def penguins(make_table) -> str:
-    return make_table("penguins", datasets.penguins())
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
+from queries import FAST, scalar, values
 
 import sqlml
 
-FAST = "n_estimators = 20, n_jobs = 1"  # one thread: see test_create_model.py
 CLASSIFICATION_METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
 
@@ -29,15 +29,6 @@ def rows(con: sqlml.Connection, sql: str) -> list[dict]:
 def one(con: sqlml.Connection, sql: str) -> dict:
     (row,) = rows(con, sql)
     return row
-
-
-def values(con: sqlml.Connection, sql: str) -> list:
-    return [r[0] for r in con.execute(sql).fetchall()]
-
-
-def scalar(con: sqlml.Connection, sql: str):
-    (row,) = con.execute(sql).fetchall()
-    return row[0]
 
 
 def listed(con: sqlml.Connection) -> dict[str, dict]:
@@ -56,16 +47,6 @@ def catalog_versions(con: sqlml.Connection, model: str) -> list[int]:
     return values(
         con, f"SELECT version FROM sqlml.model_versions WHERE name = '{model}' ORDER BY version"
     )
-
-
-@pytest.fixture
-def penguins(make_table) -> str:
-    return make_table("penguins", datasets.penguins())
-
-
-@pytest.fixture
-def diabetes(make_table) -> str:
-    return make_table("diabetes", datasets.diabetes())
 
 
 @pytest.fixture

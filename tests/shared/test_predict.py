@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from queries import FAST, scalar, values
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -20,19 +21,9 @@ from sklearn.preprocessing import StandardScaler
 import sqlml
 from sqlml._udfs_loader import udfs
 
-FAST = "n_estimators = 20, n_jobs = 1"  # one thread: see test_create_model.py
 PENGUIN_FEATURES = (
     "island, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, sex, year"
 )
-
-
-def values(con: sqlml.Connection, sql: str) -> list:
-    return [r[0] for r in con.execute(sql).fetchall()]
-
-
-def scalar(con: sqlml.Connection, sql: str):
-    (row,) = con.execute(sql).fetchall()
-    return row[0]
 
 
 def result_type(con: sqlml.Connection, sql: str) -> pa.DataType:
@@ -40,20 +31,10 @@ def result_type(con: sqlml.Connection, sql: str) -> pa.DataType:
 
 
 @pytest.fixture
-def penguins(make_table) -> str:
-    return make_table("penguins", datasets.penguins())
-
-
-@pytest.fixture
 def species(con, penguins) -> str:
     """A multiclass model with text and NULL features."""
     con.execute(f"CREATE MODEL species TARGET species OPTIONS ({FAST}) FROM penguins")
     return "species"
-
-
-@pytest.fixture
-def breast_cancer(make_table) -> str:
-    return make_table("breast_cancer", datasets.breast_cancer())
 
 
 # -- result types ---------------------------------------------------------------------------------

@@ -13,10 +13,9 @@ from pathlib import Path
 import datasets
 import duckdb
 import pytest
+from queries import FAST
 
 import sqlml
-
-FAST = "n_estimators = 20, n_jobs = 1"  # one thread: see tests/shared/test_create_model.py
 
 
 @pytest.fixture

@@ -1,0 +1,50 @@
+"""What both PostgreSQL backends share (the client's and the one inside the server): the
+models live in the server, so storing, replacing and dropping them are calls of sqlml's SQL
+functions, made through the catalog's executor, which either backend provides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlml._udfs_loader import udfs
+from sqlml.backends.base import Backend
+
+
+class ServerModels(Backend):
+    name = "postgres"
+    function_schema = "sqlml"
+    batch_predict = True
+
+    def _value(self, sql: str, params: list[Any] | None = None) -> Any:
+        rows = self.catalog.db.run(sql, params or [])
+        return rows[0][0] if rows else None
+
+    def relation_kind(self, name: str) -> str | None:
+        return self._value("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(?)", [name])
+
+    def function_exists(self, name: str) -> bool:
+        return bool(self.catalog.db.run("SELECT 1 FROM pg_proc WHERE proname = ?", [name]))
+
+    def add_model_version(
+        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+    ) -> int:
+        metadata = dict(metadata)
+        if function_name:
+            metadata["function_schema"] = self._value("SELECT current_schema()")
+        with self.transaction():
+            version = self.catalog.add_version(name, onnx, metadata, function_name)
+            self._value("SELECT sqlml._install_model_functions(?)", [name])
+        return version
+
+    def sync_models(self) -> None:
+        pass  # the server creates a model's functions in the transaction that stores it
+
+    def drop_model(self, name: str) -> None:
+        self._value("SELECT sqlml.drop_model(?)", [name])
+
+    def set_model_version(self, name: str, version: int) -> None:
+        self._value("SELECT sqlml.set_model_version(?, CAST(? AS integer))", [name, version])
+
+    def predictor(self, name: str) -> Any:
+        model = self.catalog.get(name)
+        return udfs.predict.Predictor(self.catalog.onnx(name, model.version), model.metadata)
