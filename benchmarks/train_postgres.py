@@ -1,0 +1,620 @@
+"""CREATE MODEL inside PostgreSQL against the same steps by hand in a client process.
+
+    python -m benchmarks.train_postgres [--rows 1000000] [--rounds 3] [--threads 2]
+
+In a scratch database (``--database``, dropped and created again, sqlml installed in it)
+with ``--rows`` rows x 20 float8 features and an int4 target (numpy seed 0, binary COPY):
+
+- sqlml: ``CREATE OR REPLACE MODEL mt TARGET y USING lightgbm OPTIONS (n_estimators = 100,
+  num_leaves = 31, n_jobs = T) AS SELECT * FROM t`` through ``sqlml.connect(dsn)``: the
+  server reads the rows (udfs/postgres.read_query), trains, converts, scores the 20 %
+  held-out rows (test_size 0.2 by default), stores the model and creates its functions;
+- by hand: binary COPY of ``SELECT * FROM t`` → numpy → train_test_split(test_size=0.2,
+  stratify=y) → LGBMClassifier.fit → onnxmltools.convert_lightgbm → bytes. No evaluation.
+
+Each run is a fresh ``python -m`` process (interleaved, alternating order) with a fresh
+server backend. The libraries each needs are imported before the clock starts: by hand in
+the child; for sqlml in the backend (a DO block, timed and reported apart as "server
+imports"). sqlml's stages come from its NOTICEs, timestamped by a notice handler in the
+child. Reported: work time, CPU (sqlml: the backend's, from /proc, LightGBM's threads
+included), peak RSS (sqlml: the backend's VmHWM; by hand: the child's), and unless
+``--no-profile`` a breakdown of read_query and a cProfile of train_model run in the server.
+
+Writes benchmarks/results/train_postgres.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+from benchmarks._harness import (
+    Child,
+    ChildRun,
+    Target,
+    busy_warning,
+    make_data,
+    print_table,
+    print_targets,
+    run_child,
+    self_rss_mb,
+    write_results,
+)
+from benchmarks.predict_postgres import (
+    ADMIN_DSN,
+    copy_out,
+    create_database,
+    drop_database,
+    load_table,
+    parse_copy,
+    process_cpu_seconds,
+    process_peak_rss_mb,
+    process_rss_mb,
+    server_settings,
+)
+
+NAME = "train_postgres"
+MODULE = "benchmarks.train_postgres"
+DATABASE = "sqlml_bench_train"
+FEATURES = 20
+SEED = 42
+CONTENDERS = ("sqlml", "by hand")
+FIT_FIRST = "fit: Dataset, tree 1"
+FIT_REST = "fit: trees 2..N"
+# What the server's Python loads for CREATE MODEL, loaded before the clock starts.
+SERVER_IMPORTS = (
+    "numpy",
+    "pyarrow",
+    "pandas",
+    "sklearn.model_selection",
+    "lightgbm",
+    "onnx",
+    "onnxmltools",
+    "skl2onnx",
+    "onnxruntime",
+)
+
+
+def model_sql(threads: int) -> str:
+    return (
+        "CREATE OR REPLACE MODEL mt TARGET y USING lightgbm OPTIONS "
+        f"(n_estimators = 100, num_leaves = 31, n_jobs = {threads}) AS SELECT * FROM t"
+    )
+
+
+# -- children --------------------------------------------------------------------------------
+
+
+def _sqlml_stage(message: str) -> str:
+    """sqlml's progress messages (NOTICEs from the server) → stage names."""
+    for prefix, stage in (
+        ("reading training data", "read_query (SPI aggregate -> Arrow)"),
+        ("read ", "prepare (target, frame, split)"),
+        ("training ", FIT_FIRST),
+        ("lightgbm: tree", FIT_REST),
+        ("converting to ONNX", "convert"),
+        ("evaluating", "evaluate + store + create functions"),
+        ("model ", "done"),
+    ):
+        if message.startswith(prefix):
+            return stage
+    return message[:40]
+
+
+def _server_prelude(conn: Any) -> str:
+    from sqlml._udfs_loader import udfs
+
+    row = conn.execute("SELECT value FROM sqlml.catalog_info WHERE key = 'python_path'").fetchone()
+    return udfs.postgres.prelude(json.loads(row[0]) if row else [])
+
+
+def work_sqlml(child: Child, dsn: str, threads: int) -> dict[str, Any]:
+    import sqlml
+
+    notices: list[tuple[float, str]] = []
+
+    def progress(message: str) -> None:  # called by sqlml's psycopg notice handler
+        notices.append((time.monotonic(), message))
+        child.mark(_sqlml_stage(message))
+
+    con = sqlml.connect(dsn, progress=progress)
+    raw = con.backend.conn
+    pid = raw.execute("SELECT pg_backend_pid()").fetchone()[0]
+    rss_fresh = process_rss_mb(pid)
+    imports = "\n".join(f"import {m}" for m in SERVER_IMPORTS)
+    start = time.perf_counter()
+    raw.execute(
+        f"DO $bench$\n{_server_prelude(raw)}\n{imports}\n"
+        "udfs.train; udfs.convert; udfs.postgres\n$bench$ LANGUAGE plpython3u"
+    )
+    server_imports_s = time.perf_counter() - start
+    rss_after_imports = process_rss_mb(pid)
+
+    cpu = process_cpu_seconds(pid)
+    child.mark("client: parse, catalog, train_model call")
+    start = time.perf_counter()
+    con.execute(model_sql(threads)).fetchall()
+    work_s = time.perf_counter() - start
+    child.mark("close")
+    backend_cpu = process_cpu_seconds(pid) - cpu
+    backend_peak = process_peak_rss_mb(pid)
+    model = con.backend.catalog.get("mt")
+    onnx_bytes = len(con.backend.catalog.onnx("mt", model.version))
+    con.close()
+    child.mark("end")
+    meta = model.metadata
+    return {
+        "work_s": work_s,
+        "work_cpu_s": backend_cpu,
+        "server_imports_s": server_imports_s,
+        "backend_rss_fresh_mb": rss_fresh,
+        "backend_rss_after_imports_mb": rss_after_imports,
+        "backend_peak_rss_mb": backend_peak,
+        "notices": [[round(t, 4), m] for t, m in notices],
+        "onnx_bytes": onnx_bytes,
+        "rows_train": meta.get("rows_train"),
+        "rows_test": meta.get("rows_test"),
+        "sqlml_timings": meta.get("timings"),
+        "metrics": meta.get("metrics"),
+    }
+
+
+def work_by_hand(child: Child, dsn: str, threads: int) -> dict[str, Any]:
+    import numpy as np
+    import onnxmltools
+    import psycopg
+    from lightgbm import LGBMClassifier
+    from onnxmltools.convert.common.data_types import FloatTensorType
+    from sklearn.model_selection import train_test_split
+
+    cpu = time.process_time()
+    start = time.perf_counter()
+    child.mark("connect")
+    conn = psycopg.connect(dsn, autocommit=True)
+    child.mark("query -> numpy (binary COPY)")
+    buffer = copy_out(conn, "SELECT * FROM t")
+    columns = parse_copy(buffer, [8] * FEATURES + [4])
+    x = np.empty((len(columns[0]), FEATURES))
+    for i in range(FEATURES):
+        x[:, i] = columns[i]
+    y = columns[-1].astype(np.int32)
+    del columns, buffer
+    child.mark("split")
+    x_train, _x_test, y_train, _y_test = train_test_split(
+        x, y, test_size=0.2, random_state=SEED, stratify=y
+    )
+    child.mark(FIT_FIRST)
+    model = LGBMClassifier(
+        n_estimators=100, num_leaves=31, n_jobs=threads, random_state=SEED, verbose=-1
+    ).fit(x_train, y_train, callbacks=[lambda env: child.mark(FIT_REST)])
+    child.mark("convert")
+    onnx = onnxmltools.convert_lightgbm(
+        model,
+        initial_types=[("input", FloatTensorType([None, FEATURES]))],
+        target_opset=15,
+        zipmap=False,
+    ).SerializeToString()
+    child.mark("close")
+    conn.close()
+    child.mark("end")
+    return {
+        "work_s": time.perf_counter() - start,
+        "work_cpu_s": time.process_time() - cpu,
+        "onnx_bytes": len(onnx),
+        "rows_train": len(y_train),
+    }
+
+
+def child_main(args: argparse.Namespace) -> int:
+    child = Child(args.child_out)
+    child.mark("imports")
+    # What the client side of each contender needs, loaded before the clock starts.
+    import numpy  # noqa: F401
+    import psycopg  # noqa: F401
+
+    if args.child == "sqlml":
+        import sqlml.connection  # noqa: F401  (the client: parser, rewrite, backends)
+    else:
+        import lightgbm  # noqa: F401
+        import onnx  # noqa: F401
+        import onnxmltools  # noqa: F401
+        import sklearn.model_selection  # noqa: F401
+
+    rss_after_imports = self_rss_mb()
+    work = work_sqlml if args.child == "sqlml" else work_by_hand
+    result = work(child, args.dsn, args.threads)
+    stages = child.stages()
+    child.finish(
+        {
+            **result,
+            "rss_after_imports_mb": rss_after_imports,
+            "stage_s": {label: v["s"] for label, v in stages.items()},
+        }
+    )
+    return 0
+
+
+# -- the in-server profile -------------------------------------------------------------------
+
+
+def server_profile(dsn: str, threads: int) -> dict[str, Any]:
+    """read_query timed in the server (its one big SPI aggregate apart from turning the
+    result into Arrow), an alternative read prototyped beside it, and a cProfile of
+    udfs.postgres.train_model run in the server (model ``mt_profile``)."""
+    import psycopg
+
+    from sqlml.backends.base import TrainRequest
+    from sqlml.backends.plpython import _request_fields
+
+    out: dict[str, Any] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        prelude = _server_prelude(conn)
+        conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+        conn.execute("CREATE SCHEMA bench")
+        # byteasend (C) returns its argument's bytes: a float8[] → its in-memory form, the
+        # values contiguous in native byte order, with no per-value send function.
+        conn.execute(
+            "CREATE FUNCTION bench.array_bytes(float8[]) RETURNS bytea LANGUAGE internal "
+            "IMMUTABLE STRICT PARALLEL SAFE AS 'byteasend'"
+        )
+        conn.execute(
+            f"""CREATE FUNCTION bench.read_profile(query text) RETURNS text
+LANGUAGE plpython3u AS $bench$
+{prelude}
+import json, time
+import numpy as np
+
+spent = []
+
+class Timed:  # plpy, with its execute calls timed
+    def __getattr__(self, name):
+        return getattr(plpy, name)
+
+    def execute(self, *args):
+        start = time.perf_counter()
+        result = plpy.execute(*args)
+        spent.append(time.perf_counter() - start)
+        return result
+
+start = time.perf_counter()
+table, types = handoff.read_query(Timed(), query)
+read_s = time.perf_counter() - start
+names = [n for n, _ in handoff.describe(plpy, query)]
+parts = ", ".join(
+    f"bench.array_bytes(array_agg(coalesce(q.{{plpy.quote_ident(n)}}::float8, 'NaN'))) AS c{{i}}"
+    for i, n in enumerate(names)
+)
+start = time.perf_counter()
+row = plpy.execute(f"SELECT count(*) AS n, {{parts}} FROM ({{query}}) AS q")[0]
+alt_sql_s = time.perf_counter() - start
+start = time.perf_counter()
+arrays = [np.frombuffer(row[f"c{{i}}"], dtype=np.float64, offset=20) for i in range(len(names))]
+assert all(len(a) == row["n"] for a in arrays)
+same = all(
+    np.array_equal(table.column(n).to_numpy(zero_copy_only=False).astype(np.float64), a)
+    for n, a in zip(names, arrays)
+)
+alt_numpy_s = time.perf_counter() - start
+return json.dumps({{
+    "read_query_s": read_s,
+    "spi_aggregate_s": max(spent),
+    "other_spi_s": sum(spent) - max(spent),
+    "to_arrow_s": read_s - sum(spent),
+    "rows": table.num_rows,
+    "prototype_array_agg_bytes_sql_s": alt_sql_s,
+    "prototype_numpy_s": alt_numpy_s,
+    "prototype_same_values": bool(same),
+}})
+$bench$"""
+        )
+        reads = [
+            json.loads(conn.execute("SELECT bench.read_profile('SELECT * FROM t')").fetchone()[0])
+            for _ in range(2)
+        ]
+        out["read_query"] = min(reads, key=lambda r: r["read_query_s"])
+        out["read_query_runs"] = reads
+
+        request = TrainRequest(
+            target="y",
+            algorithm="lightgbm",
+            options={"n_estimators": 100, "num_leaves": 31, "n_jobs": threads},
+        )
+        conn.execute(
+            f"""CREATE FUNCTION bench.train_profile(name text, query text, request text)
+RETURNS text LANGUAGE plpython3u AS $bench$
+{prelude}
+import cProfile, io, json, pstats, time
+profiler = cProfile.Profile()
+start = time.perf_counter()
+profiler.enable()
+try:
+    handoff.call(plpy, handoff.train_model, name, query, request, None)
+finally:
+    profiler.disable()
+total = time.perf_counter() - start
+stats = pstats.Stats(profiler, stream=io.StringIO())
+rows = []
+for (filename, line, function), entry in stats.stats.items():
+    _cc, calls, own, cumulative, _callers = entry
+    for marker in ("site-packages/", "/work/main/"):
+        if marker in filename:
+            filename = filename.split(marker, 1)[1]
+    rows.append({{"function": f"{{filename}}:{{line}}({{function}})", "calls": calls,
+                  "tottime_s": round(own, 3), "cumtime_s": round(cumulative, 3)}})
+own = sorted((r for r in rows if r["function"].startswith(("udfs/", "sqlml/"))),
+             key=lambda r: -r["cumtime_s"])[:40]
+by_self = sorted(rows, key=lambda r: -r["tottime_s"])[:25]
+return json.dumps({{"total_s": total, "sqlml_by_cumulative": own, "all_by_self_time": by_self}})
+$bench$"""
+        )
+        conn.execute(
+            "DO $bench$\n"
+            + prelude
+            + "\n"
+            + "\n".join(f"import {m}" for m in SERVER_IMPORTS)
+            + "\n$bench$ LANGUAGE plpython3u"
+        )
+        out["train_model_cprofile"] = json.loads(
+            conn.execute(
+                "SELECT bench.train_profile('mt_profile', 'SELECT * FROM t', %s)",
+                [json.dumps(_request_fields(request))],
+            ).fetchone()[0]
+        )
+        conn.execute("DROP SCHEMA bench CASCADE")
+    return out
+
+
+# -- parent ----------------------------------------------------------------------------------
+
+
+def omp_wait_policy() -> str:
+    """What a process that imported sqlml runs LightGBM with (sqlml/__init__.py); the
+    server's Python imports sqlml too."""
+    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def run_contender(name: str, dsn: str, threads: int) -> ChildRun:
+    args = ["--child", "sqlml" if name == "sqlml" else "by-hand", "--dsn", dsn]
+    args += ["--threads", str(threads)]
+    return run_child(MODULE, args, env={"OMP_WAIT_POLICY": omp_wait_policy()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dsn", default=ADMIN_DSN, help="a superuser's DSN on the server")
+    parser.add_argument("--database", default=DATABASE, help="scratch database (recreated)")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="LightGBM")
+    parser.add_argument("--no-profile", action="store_true", help="skip the server profile")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--child", choices=["sqlml", "by-hand"], help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_main(args)
+
+    import psycopg
+
+    others_at_start = busy_warning()
+    started = time.perf_counter()
+    print(f"creating database {args.database} and installing sqlml", file=sys.stderr)
+    dsn = create_database(args.dsn, args.database)
+    runs: dict[str, list[ChildRun]] = {name: [] for name in CONTENDERS}
+    profile: dict[str, Any] | None = None
+    try:
+        print(f"loading {args.rows:,} rows x {FEATURES} features (binary COPY)", file=sys.stderr)
+        load_s = load_table(dsn, make_data(args.rows, FEATURES, seed=0))
+        with psycopg.connect(dsn) as conn:
+            settings = server_settings(conn)
+        for round_ in range(args.rounds):
+            order = CONTENDERS if round_ % 2 == 0 else CONTENDERS[::-1]
+            for name in order:
+                run = run_contender(name, dsn, args.threads)
+                runs[name].append(run)
+                peak = run.result.get("backend_peak_rss_mb", run.peak_rss_mb)
+                print(
+                    f"  [{round_ + 1}/{args.rounds}] {name}: work {run.result['work_s']:.1f} s, "
+                    f"CPU {run.result['work_cpu_s']:.1f} s, peak RSS {peak:,.0f} MiB "
+                    f"(others: {run.others_cores:.1f} cores)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if not args.no_profile:
+            print(
+                "  profiling in the server (read_query, cProfile of train_model)", file=sys.stderr
+            )
+            profile = server_profile(dsn, args.threads)
+    finally:
+        if not args.keep:
+            drop_database(args.dsn, args.database)
+
+    report = summarise(runs)
+    payload = {
+        "config": {
+            "rows": args.rows,
+            "features": FEATURES,
+            "rounds": args.rounds,
+            "lightgbm_threads": args.threads,
+            "omp_wait_policy": omp_wait_policy(),
+            "model": model_sql(args.threads),
+            "server": settings,
+            "load_s": round(load_s, 2),
+            "others_cores_at_start": others_at_start,
+            "total_s": round(time.perf_counter() - started, 1),
+        },
+        **report,
+        "profile": profile,
+    }
+    path = write_results(NAME, payload)
+    print_report(report, args.rows)
+    if profile is not None:
+        print_profile(profile)
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _peak(run: ChildRun) -> float:
+    """The peak RSS of the process that did the work: the backend for sqlml."""
+    return float(run.result.get("backend_peak_rss_mb", run.peak_rss_mb))
+
+
+def _base(run: ChildRun) -> float:
+    return float(run.result.get("backend_rss_after_imports_mb", run.result["rss_after_imports_mb"]))
+
+
+def _run_json(run: ChildRun) -> dict[str, Any]:
+    result = run.result
+    keep = (
+        "server_imports_s",
+        "backend_rss_fresh_mb",
+        "backend_rss_after_imports_mb",
+        "backend_peak_rss_mb",
+        "notices",
+        "onnx_bytes",
+        "rows_train",
+        "rows_test",
+        "sqlml_timings",
+        "metrics",
+    )
+    return {
+        "work_s": round(result["work_s"], 3),
+        "work_cpu_s": round(result["work_cpu_s"], 3),
+        "process_wall_s": round(run.wall_s, 3),
+        "child_cpu_s": round(run.cpu_s, 3),
+        "child_peak_rss_mb": round(run.peak_rss_mb, 1),
+        "rss_after_imports_mb": round(result["rss_after_imports_mb"], 1),
+        "stage_s": result["stage_s"],
+        "others_cores": run.others_cores,
+        **{k: result[k] for k in keep if result.get(k) is not None},
+    }
+
+
+def summarise(runs: dict[str, list[ChildRun]]) -> dict[str, Any]:
+    best = {name: min(r, key=lambda run: run.result["work_s"]) for name, r in runs.items()}
+    work = {name: min(run.result["work_s"] for run in r) for name, r in runs.items()}
+    cpu = {name: min(run.result["work_cpu_s"] for run in r) for name, r in runs.items()}
+    peak = {name: min(_peak(run) for run in r) for name, r in runs.items()}
+    base = {name: min(_base(run) for run in r) for name, r in runs.items()}
+    sq, hand = "sqlml", "by hand"
+    per_round = [
+        round(a.result["work_s"] / b.result["work_s"], 3)
+        for a, b in zip(runs[sq], runs[hand], strict=True)
+    ]
+    imports = [run.result["server_imports_s"] for run in runs[sq]]
+    ratios = {
+        "work_time_sqlml_over_by_hand": round(work[sq] / work[hand], 3),
+        "work_time_per_round": per_round,
+        "work_time_per_round_median": statistics.median(per_round),
+        "work_cpu_sqlml_over_by_hand": round(cpu[sq] / cpu[hand], 3),
+        "work_time_with_server_imports_over_by_hand": round(
+            min(run.result["work_s"] + run.result["server_imports_s"] for run in runs[sq])
+            / work[hand],
+            3,
+        ),
+        "peak_rss_sqlml_backend_over_by_hand": round(peak[sq] / peak[hand], 3),
+        "peak_rss_above_imports_sqlml_over_by_hand": round(
+            (peak[sq] - base[sq]) / (peak[hand] - base[hand]), 3
+        ),
+    }
+    targets = [
+        Target("time ratio sqlml / by hand", ratios["work_time_sqlml_over_by_hand"], "<=", 1.3),
+    ]
+    return {
+        "summary": {
+            name: {
+                "best_work_s": round(work[name], 3),
+                "least_work_cpu_s": round(cpu[name], 3),
+                "min_peak_rss_mb": round(peak[name], 1),
+                "rss_after_imports_mb": round(base[name], 1),
+            }
+            for name in runs
+        },
+        "server_imports_s": {"best": round(min(imports), 3), "runs": imports},
+        "best_runs": {name: _run_json(run) for name, run in best.items()},
+        "runs": {name: [_run_json(run) for run in r] for name, r in runs.items()},
+        "ratios": ratios,
+        "targets": [t.to_json() for t in targets],
+    }
+
+
+def print_report(report: dict[str, Any], rows: int) -> None:
+    summary = report["summary"]
+    print_table(
+        f"Training to ONNX, {rows:,} rows x {FEATURES} features (best of rounds; sqlml's CPU and "
+        "memory are its server backend's)",
+        ["contender", "work s", "work CPU s", "peak RSS MiB", "RSS after imports MiB"],
+        [
+            [
+                name,
+                s["best_work_s"],
+                s["least_work_cpu_s"],
+                s["min_peak_rss_mb"],
+                s["rss_after_imports_mb"],
+            ]
+            for name, s in summary.items()
+        ],
+    )
+    print(
+        f"server imports in a fresh backend (before the clock): "
+        f"{report['server_imports_s']['best']:.2f} s best"
+    )
+    for name, run in report["best_runs"].items():
+        print_table(
+            f"Stages of the best {name} run",
+            ["stage", "seconds"],
+            [[stage, seconds] for stage, seconds in run["stage_s"].items()],
+        )
+    print_table(
+        "Ratios sqlml / by hand",
+        ["ratio", "value"],
+        [[name, value] for name, value in report["ratios"].items()],
+    )
+    print_targets([Target.from_json(t) for t in report["targets"]])
+
+
+def print_profile(profile: dict[str, Any]) -> None:
+    read = profile["read_query"]
+    print_table(
+        f"read_query in the server ({read['rows']:,} rows)",
+        ["part", "s"],
+        [
+            ["read_query total", round(read["read_query_s"], 3)],
+            [
+                "the SPI aggregate (string_agg(float8send(...)) per column)",
+                round(read["spi_aggregate_s"], 3),
+            ],
+            ["other SPI (describe)", round(read["other_spi_s"], 3)],
+            ["bytes -> numpy -> Arrow", round(read["to_arrow_s"], 3)],
+            [
+                "prototype: array_agg per column + byteasend identity, SQL",
+                round(read["prototype_array_agg_bytes_sql_s"], 3),
+            ],
+            [
+                f"prototype: numpy views (same values: {read['prototype_same_values']})",
+                round(read["prototype_numpy_s"], 3),
+            ],
+        ],
+    )
+    top = profile["train_model_cprofile"]
+    rows = [r for r in top["sqlml_by_cumulative"] if r["cumtime_s"] >= 0.1]
+    print_table(
+        f"cProfile of train_model in the server ({top['total_s']:.1f} s): sqlml's functions",
+        ["function", "calls", "self s", "cumulative s"],
+        [[r["function"], r["calls"], r["tottime_s"], r["cumtime_s"]] for r in rows],
+    )
+    rows = [r for r in top["all_by_self_time"] if r["tottime_s"] >= 0.05]
+    print_table(
+        "cProfile of train_model in the server: all functions by self time",
+        ["function", "calls", "self s", "cumulative s"],
+        [[r["function"], r["calls"], r["tottime_s"], r["cumtime_s"]] for r in rows],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
