@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -123,35 +125,26 @@ class Connection:
 
     def _run(self, statement: Statement, params: Sequence[Any] | dict | None) -> Result:
         self.backend.sync_models()
-        if not statement.is_ml:
-            try:
-                return self.backend.run(statement.text, params)
-            except SqlmlError:
-                raise
-            except Exception as error:
-                raise _engine_error(error, statement) from error
-        tree = self._parse(statement)
-        if isinstance(tree, ml.ExplainQuery):
-            inner = self._engine_sql(tree.this)
-            keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
-            return self.backend.run(f"{keyword} {inner}", params)
-        if isinstance(tree, ml.MLStatement):
-            try:
-                return commands.run(tree, self._session)
-            except SqlmlError:
-                raise
-            except Exception as error:  # e.g. DROP MODEL while a view depends on it
-                if type(error).__module__.split(".")[0] not in ("duckdb", "psycopg"):
-                    raise
-                raise _engine_error(error, statement) from error
-        used: dict[str, str] = {}
-        sql = self._engine_sql(tree, used)
+        used: dict[str, str] = {}  # engine function → model, for errors about PREDICT
         try:
-            return self.backend.run(sql, params)
+            return self._dispatch(statement, params, used)
         except SqlmlError:
             raise
-        except Exception as error:
+        except _ENGINE_ERRORS as error:
             raise self._explain_engine_error(error, used, statement) from error
+
+    def _dispatch(
+        self, statement: Statement, params: Sequence[Any] | dict | None, used: dict[str, str]
+    ) -> Result:
+        if not statement.is_ml:
+            return self.backend.run(statement.text, params)
+        tree = self._parse(statement)
+        if isinstance(tree, ml.ExplainQuery):
+            keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
+            return self.backend.run(f"{keyword} {self._engine_sql(tree.this, used)}", params)
+        if isinstance(tree, ml.MLStatement):
+            return commands.run(tree, self._session)
+        return self.backend.run(self._engine_sql(tree, used), params)
 
     def _parse(self, statement: Statement) -> exp.Expr:
         try:
@@ -213,6 +206,17 @@ class Connection:
             f"signature {signatures}. The engine said: {message}"
         )
 
+
+def _engine_error_types() -> tuple[type[Exception], ...]:
+    """The engines' own exception classes, of the drivers that are installed."""
+    classes: list[type[Exception]] = []
+    for module in ("duckdb", "psycopg"):
+        with contextlib.suppress(ImportError):
+            classes.append(importlib.import_module(module).Error)
+    return tuple(classes)
+
+
+_ENGINE_ERRORS = _engine_error_types()
 
 # PostgreSQL's SQLSTATEs for a value that cannot be read as the type asked for.
 _CAST_SQLSTATES = ("22P02", "22003", "22007", "22008")
