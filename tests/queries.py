@@ -20,3 +20,16 @@ def scalar(con: sqlml.Connection, sql: str) -> Any:
     """The only value of a one-row result."""
     (row,) = con.execute(sql).fetchall()
     return row[0]
+
+
+def rows(con: sqlml.Connection, sql: str) -> list[dict]:
+    """Every row as a dict of column → value."""
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def one(con: sqlml.Connection, sql: str) -> dict:
+    """The only row of a one-row result, as a dict."""
+    (row,) = rows(con, sql)
+    return row

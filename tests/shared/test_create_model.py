@@ -8,22 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from queries import FAST, scalar
+from queries import FAST, one, rows, scalar
 
 import sqlml
 
 ONE_THREAD = "OPTIONS (n_jobs = 1)"
-
-
-def rows(con: sqlml.Connection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def one(con: sqlml.Connection, sql: str) -> dict:
-    (row,) = rows(con, sql)
-    return row
 
 
 def shown(con: sqlml.Connection, name: str) -> dict:

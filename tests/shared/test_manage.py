@@ -12,23 +12,12 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
-from queries import FAST, scalar, values
+from queries import FAST, one, rows, scalar, values
 
 import sqlml
 
 CLASSIFICATION_METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
-
-
-def rows(con: sqlml.Connection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def one(con: sqlml.Connection, sql: str) -> dict:
-    (row,) = rows(con, sql)
-    return row
 
 
 def listed(con: sqlml.Connection) -> dict[str, dict]:
