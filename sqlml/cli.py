@@ -28,6 +28,7 @@ from rich.text import Text
 
 import sqlml
 from sqlml import demo
+from sqlml.dialects import READABLE
 from sqlml.errors import SqlmlError
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def split_statements(con: Connection, text: str) -> list[Statement]:
     from sqlml.dialects import ml_dialect
     from sqlml.statements import split
 
-    return split(text, ml_dialect(con.backend.name))
+    return split(text, ml_dialect(con.read))  # backticks and all, for --read bigquery
 
 
 def execute(con: Connection, statement: Statement) -> Cursor:
@@ -256,9 +257,9 @@ def run_sql(
     return True
 
 
-def _connect(database: str, ui: Ui) -> Connection | None:
+def _connect(database: str, ui: Ui, read: str | None = None) -> Connection | None:
     try:
-        return sqlml.connect(database, progress=ui.progress)
+        return sqlml.connect(database, progress=ui.progress, read=read)
     except Exception as error:  # duckdb, psycopg and the OS all have their own errors
         if os.environ.get("SQLML_DEBUG"):
             raise
@@ -275,7 +276,7 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
     except (OSError, UnicodeDecodeError) as error:
         ui.error(f"Error: cannot read {args.file}: {error}")
         return 2
-    con = _connect(args.db, ui)
+    con = _connect(args.db, ui, args.read)
     if con is None:
         return 1
     with con:
@@ -283,7 +284,7 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def cmd_shell(args: argparse.Namespace, ui: Ui) -> int:
-    con = _connect(args.db, ui)
+    con = _connect(args.db, ui, args.read)
     if con is None:
         return 1
     with con:
@@ -490,6 +491,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a SQL script and print each result")
     run.add_argument("db", help=DB_HELP)
     run.add_argument("file", help="the .sql script")
+    for command in (shell, run):
+        command.add_argument(
+            "--read",
+            choices=READABLE,
+            help="the dialect the SQL is written in (default: the engine's); it is transpiled",
+        )
     run.set_defaults(handler=cmd_run)
 
     guided = commands.add_parser("demo", help="a guided example on the Palmer penguins")

@@ -70,9 +70,14 @@ class Cursor:
 
 
 class Connection:
-    def __init__(self, backend: Backend, progress: bool | Progress = False):
+    def __init__(
+        self, backend: Backend, progress: bool | Progress = False, read: str | None = None
+    ):
         self.backend = backend
-        self._dialect = ml_dialect(backend.name)
+        # The dialect scripts are written in: the engine's own unless `read=` says otherwise,
+        # in which case every statement is transpiled to the engine's SQL.
+        self.read = read or backend.name
+        self._dialect = ml_dialect(self.read)
         if callable(progress):
             self._progress: Progress = progress
         else:
@@ -137,7 +142,7 @@ class Connection:
         self, statement: Statement, params: Sequence[Any] | dict | None, used: dict[str, str]
     ) -> Result:
         if not statement.is_ml:
-            return self.backend.run(statement.text, params)
+            return self.backend.run(self._transpiled(statement), params)
         tree = self._parse(statement)
         if isinstance(tree, ml.ExplainQuery):
             keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
@@ -145,6 +150,20 @@ class Connection:
         if isinstance(tree, ml.MLStatement):
             return commands.run(tree, self._session)
         return self.backend.run(self._engine_sql(tree, used), params)
+
+    def _transpiled(self, statement: Statement) -> str:
+        """A plain statement in the engine's SQL: as written when it is already, else
+        translated by sqlglot, which must say so when it cannot (never a wrong query)."""
+        if self.read == self.backend.name:
+            return statement.text
+        tree = self._parse(statement)
+        try:
+            return tree.sql(dialect=self.backend.name, unsupported_level=ErrorLevel.RAISE)
+        except SqlglotError as error:
+            raise UnsupportedError(
+                f"cannot translate this {self.read} statement (line {statement.line}) to "
+                f"{self.backend.name}: {error}"
+            ) from error
 
     def _parse(self, statement: Statement) -> exp.Expr:
         try:
@@ -249,25 +268,32 @@ def _empty() -> Result:
     return EmptyResult()
 
 
-def connect(target: Any = ":memory:", *, progress: bool | Progress = False) -> Connection:
+def connect(
+    target: Any = ":memory:", *, progress: bool | Progress = False, read: str | None = None
+) -> Connection:
     """A file path or ``:memory:`` (DuckDB), a ``postgresql://`` DSN, or an open duckdb
-    or psycopg connection."""
+    or psycopg connection. ``read`` names the dialect scripts are written in (bigquery,
+    redshift, postgres, duckdb): their statements are transpiled to the engine's."""
+    if read is not None:
+        ml_dialect(read)  # an unknown dialect fails before anything is opened
+    return Connection(_backend(target), progress, read)
+
+
+def _backend(target: Any) -> Backend:
     import duckdb
 
     from sqlml.backends.duckdb import DuckDBBackend
 
     if isinstance(target, duckdb.DuckDBPyConnection):
-        return Connection(DuckDBBackend(target, owns_connection=False), progress)
+        return DuckDBBackend(target, owns_connection=False)
     if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
         from sqlml.backends import postgres
 
-        return Connection(postgres.connect(target), progress)
+        return postgres.connect(target)
     if type(target).__module__.startswith("psycopg"):
         from sqlml.backends.postgres import PostgresBackend
 
-        return Connection(PostgresBackend(target, owns_connection=False), progress)
+        return PostgresBackend(target, owns_connection=False)
     if isinstance(target, str | bytes) or hasattr(target, "__fspath__"):
-        return Connection(
-            DuckDBBackend(duckdb.connect(str(target)), owns_connection=True), progress
-        )
+        return DuckDBBackend(duckdb.connect(str(target)), owns_connection=True)
     raise TypeError(f"sqlml.connect() takes a path, ':memory:' or a connection, not {target!r}")

@@ -157,3 +157,29 @@ def test_shell_reads_a_script_from_stdin(tmp_path: Path) -> None:
     assert failing.returncode == 1
     assert 'Referenced column "nope" not found' in failing.stderr
     assert "Traceback" not in failing.stderr
+
+
+def test_run_reads_bigquery_sql_with_read(tmp_path):
+    script = tmp_path / "bigquery.sql"
+    script.write_text(
+        "CREATE TABLE `t` AS SELECT 1 AS a;\n"
+        "SELECT SAFE_CAST('41' AS INT64) + a AS answer FROM `t`;\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sqlml.cli",
+            "run",
+            str(tmp_path / "x.duckdb"),
+            str(script),
+            "--read",
+            "bigquery",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "42" in result.stdout

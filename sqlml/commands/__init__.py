@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,11 +13,20 @@ from sqlml.dialects import expressions as ml
 from sqlml.result import Result
 
 
+class SqlmlNotice(UserWarning):
+    """Something sqlml accepted but did not do as written (an ignored option, ...)."""
+
+
 @dataclass
 class Session:
     backend: Backend
     progress: Progress
     to_engine_sql: Callable[[exp.Expr], str]  # rewrite + generate a query for the engine
+
+    def notice(self, message: str) -> None:
+        """Said, never silent: a Python warning, and a progress line (PostgreSQL: NOTICE)."""
+        warnings.warn(message, SqlmlNotice, stacklevel=2)
+        self.progress(f"notice: {message}")
 
 
 def run(statement: ml.MLStatement, session: Session) -> Result:

@@ -7,9 +7,9 @@ import time
 import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session
+from sqlml.commands import Session, compat
 from sqlml.dialects import expressions as ml
-from sqlml.errors import ModelExistsError, UnsupportedError
+from sqlml.errors import ModelExistsError, SqlmlSyntaxError, UnsupportedError
 from sqlml.result import ArrowResult, Result
 
 DEFAULT_ALGORITHM = "lightgbm"
@@ -42,18 +42,16 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
             )
     if node.args.get("features"):
         raise UnsupportedError("FEATURES (feature tables) is not available yet")
-    algorithm = udfs.algorithms.algorithm(node.args.get("algorithm") or DEFAULT_ALGORITHM)
-    _, hyperparameters = udfs.algorithms.split_options(node.args.get("options") or {})
+    target, algorithm_name, task, options = _clauses(node, session)
+    algorithm = udfs.algorithms.algorithm(algorithm_name or DEFAULT_ALGORITHM)
+    _, hyperparameters = udfs.algorithms.split_options(options)
     algorithm.check_options(hyperparameters)
     function_name = node.args.get("function")
     if function_name:
         _check_function_name(session, name, function_name)
 
     request = udfs.train.TrainRequest(
-        target=node.args["target"],
-        algorithm=algorithm.name,
-        task=node.args.get("task"),
-        options=dict(node.args.get("options") or {}),
+        target=target, algorithm=algorithm.name, task=task, options=options
     )
     query_sql = session.to_engine_sql(node.args["query"])
     version = backend.create_model(name, query_sql, request, function_name, session.progress)
@@ -76,6 +74,22 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
             )
         ],
     )
+
+
+def _clauses(node: ml.CreateModel, session: Session) -> tuple[str, str | None, str | None, dict]:
+    """(target, algorithm, task, options) from sqlml's clauses or BigQuery's OPTIONS."""
+    options = dict(node.args.get("options") or {})
+    if compat.is_bigquery_form(options):
+        translated = compat.from_bigquery(options, node.args)
+        for notice in translated.notices:
+            session.notice(notice)
+        return translated.target, translated.algorithm, translated.task, translated.options
+    if not node.args.get("target"):
+        raise SqlmlSyntaxError(
+            "CREATE MODEL needs TARGET <label column> (or BigQuery's OPTIONS (input_label_cols "
+            "= ['column']))"
+        )
+    return node.args["target"], node.args.get("algorithm"), node.args.get("task"), options
 
 
 def _check_function_name(session: Session, model: str, function_name: str) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from sqlglot.dialects.bigquery import BigQuery
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.dialects.postgres import Postgres
+from sqlglot.dialects.redshift import Redshift
 from sqlglot.tokens import TokenType
 
 from sqlml.dialects.grammar import ML_FUNCTIONS, ML_WORDS, MLGrammar
 
-__all__ = ["ML_WORDS", "SqlmlDuckDB", "SqlmlPostgres", "ml_dialect"]
+__all__ = ["ML_WORDS", "READABLE", "SqlmlDuckDB", "SqlmlPostgres", "ml_dialect"]
 
 
 def _ml_keywords(tokenizer: type) -> dict:
@@ -19,24 +21,44 @@ def _ml_keywords(tokenizer: type) -> dict:
     return {**tokenizer.KEYWORDS, "EXPLAIN": TokenType.VAR, "SHOW": TokenType.VAR}
 
 
-class SqlmlDuckDB(DuckDB):
-    class Tokenizer(DuckDB.tokenizer_class):  # type: ignore[misc]
-        KEYWORDS = _ml_keywords(DuckDB.tokenizer_class)
+def _with_ml_grammar(base: type[Dialect], name: str) -> type[Dialect]:
+    """A subclass of a sqlglot dialect (never the dialect itself) that parses sqlml's
+    statements and functions besides its own SQL."""
 
-    class Parser(MLGrammar, DuckDB.parser_class):  # type: ignore[misc]
-        FUNCTIONS = {**DuckDB.parser_class.FUNCTIONS, **ML_FUNCTIONS}
+    class Tokenizer(base.tokenizer_class):  # type: ignore[misc,name-defined]
+        KEYWORDS = _ml_keywords(base.tokenizer_class)
 
+    class Parser(MLGrammar, base.parser_class):  # type: ignore[misc,name-defined]
+        FUNCTIONS = {**base.parser_class.FUNCTIONS, **ML_FUNCTIONS}
+        # BigQuery parses PREDICT(...) itself (its ML.PREDICT form): sqlml's wins.
+        FUNCTION_PARSERS = {
+            k: v for k, v in base.parser_class.FUNCTION_PARSERS.items() if k not in ML_FUNCTIONS
+        }
 
-class SqlmlPostgres(Postgres):
-    class Tokenizer(Postgres.tokenizer_class):  # type: ignore[misc]
-        KEYWORDS = _ml_keywords(Postgres.tokenizer_class)
-
-    class Parser(MLGrammar, Postgres.parser_class):  # type: ignore[misc]
-        FUNCTIONS = {**Postgres.parser_class.FUNCTIONS, **ML_FUNCTIONS}
-
-
-_BY_ENGINE: dict[str, type[Dialect]] = {"duckdb": SqlmlDuckDB, "postgres": SqlmlPostgres}
+    return type(name, (base,), {"Tokenizer": Tokenizer, "Parser": Parser})
 
 
-def ml_dialect(engine: str) -> Dialect:
-    return _BY_ENGINE[engine]()
+SqlmlDuckDB = _with_ml_grammar(DuckDB, "SqlmlDuckDB")
+SqlmlPostgres = _with_ml_grammar(Postgres, "SqlmlPostgres")
+
+# Engines run SQL; the other dialects can only be read (a script's `read=`), then
+# transpiled to the engine's.
+_BY_NAME: dict[str, type[Dialect]] = {
+    "duckdb": SqlmlDuckDB,
+    "postgres": SqlmlPostgres,
+    "bigquery": _with_ml_grammar(BigQuery, "SqlmlBigQuery"),
+    "redshift": _with_ml_grammar(Redshift, "SqlmlRedshift"),
+}
+READABLE = tuple(_BY_NAME)
+
+
+def ml_dialect(name: str) -> Dialect:
+    try:
+        return _BY_NAME[name]()
+    except KeyError:
+        from sqlml.errors import UnknownOptionError, close_matches
+
+        raise UnknownOptionError(
+            f"cannot read SQL of dialect {name!r}.{close_matches(name, READABLE)}"
+            f" Readable: {', '.join(READABLE)}"
+        ) from None

@@ -17,17 +17,17 @@ _CREATE_MODEL_CLAUSES = ("TARGET", "PREDICT", "TASK", "USING", "FUNCTION", "FEAT
 
 
 def _name_of(identifier: exp.Expr) -> str:
-    """The catalog name of a model: unquoted identifiers fold to lower case."""
-    if isinstance(identifier, exp.Table):
-        parts = [p for p in identifier.parts]
-        if len(parts) != 1:
-            raise ValueError("dotted")
-        identifier = parts[0]
-    if isinstance(identifier, exp.Column) and not identifier.table:
-        identifier = identifier.this
-    if isinstance(identifier, exp.Identifier):
-        return identifier.name if identifier.quoted else identifier.name.lower()
-    raise ValueError(f"not a name: {identifier.sql()}")
+    """The catalog name of a model: unquoted identifiers fold to lower case; a dataset-
+    qualified name (BigQuery's `ds.model`) is one name, its parts joined by dots."""
+    if isinstance(identifier, exp.Table | exp.Column):
+        parts = identifier.parts
+    elif isinstance(identifier, exp.Dot):
+        parts = [identifier.this, identifier.expression]
+    else:
+        parts = [identifier]
+    if not parts or not all(isinstance(p, exp.Identifier) for p in parts):
+        raise ValueError(f"not a name: {identifier.sql()}")
+    return ".".join(p.name if p.quoted else p.name.lower() for p in parts)
 
 
 def literal_value(node: exp.Expr) -> Any:
@@ -135,8 +135,12 @@ class MLGrammar:
                 )
         if query is None:
             self.raise_error("CREATE MODEL needs its training data: AS SELECT ... or FROM table")
-        if "target" not in args:
-            self.raise_error("CREATE MODEL needs TARGET <label column>")
+        # Without TARGET, BigQuery's OPTIONS (input_label_cols = [...]) names the label.
+        if "target" not in args and "input_label_cols" not in args["options"]:
+            self.raise_error(
+                "CREATE MODEL needs TARGET <label column> (or BigQuery's "
+                "OPTIONS (input_label_cols = ['column']))"
+            )
         return ml.CreateModel(query=query, **args)
 
     def _parse_ml_show(self) -> exp.Expr | None:
@@ -202,7 +206,7 @@ class MLGrammar:
         try:
             return _name_of(table)
         except ValueError:
-            self.raise_error(f"A model name is one identifier, not {table.sql()}", token)
+            self.raise_error(f"Expected a model name, not {table.sql()}", token)
             raise
 
     def _parse_ml_column_name(self) -> str:
