@@ -16,15 +16,18 @@ b. onnxruntime alone on the same stored ONNX over a preloaded float32 matrix: on
    baseline of the parallel per-row run);
 c. the client round trip: binary COPY out, numpy, onnxruntime (1 thread), binary COPY of
    the predictions into a new table;
-d. per-row calls: ``SELECT avg(m_fn(x0, ..., x19)) FROM t`` from plain psycopg, serial and
-   with parallel workers, and ``SELECT avg(p) FROM (SELECT PREDICT_PROBA(m, *) AS p FROM t
-   LIMIT n) s`` through the client (LIMIT keeps it per-row);
-e. parity of batch, per-row, ORT alone and the round trip on the same rows.
+d. per-row calls: ``SELECT avg(m_fn(x0, ..., x19)) FROM t`` from plain psycopg (m_fn is the
+   model's FUNCTION: it answers the label), serial and with parallel workers, and
+   ``SELECT avg(p) FROM (SELECT PREDICT_PROBA(m, *) AS p FROM t LIMIT n) s`` through the
+   client (LIMIT keeps it per-row);
+e. parity of batch, per-row (sqlml's per-row PREDICT_PROBA function, and m_fn's labels), ORT
+   alone and the round trip on the same rows.
 
 CPU seconds include the server's: the CPU of every child of the postmaster (the backend and
 any parallel workers) is read from /proc around each run. Then (unless ``--skip-profile``)
 the batch path and the per-row path are profiled, and a few changes are prototyped by hand
-in the scratch database (schema ``bench``; nothing of sqlml's is changed).
+in the scratch database (schema ``bench``; nothing of sqlml's is changed): packing and
+result conversion without per-value conversions, larger chunks, LIMIT as a subquery.
 
 Writes benchmarks/results/predict_postgres.json.
 """
@@ -354,9 +357,10 @@ class WorkerWatch:
 # -- contenders ----------------------------------------------------------------------------
 
 
-def round_trip(conn: Any, onnx: bytes, batch: int, keep: dict[str, np.ndarray]) -> Callable:
+def round_trip(conn: Any, onnx: bytes, batch: int, keep: dict[str, Any]) -> Callable:
     """What a user writes: binary COPY out → float32 matrix → onnxruntime (1 thread) →
-    binary COPY of the probabilities into a new table."""
+    binary COPY of the probabilities into a new table. ``keep`` gets the last scores and
+    each run's stage seconds."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -366,13 +370,16 @@ def round_trip(conn: Any, onnx: bytes, batch: int, keep: dict[str, np.ndarray]) 
     feed = session.get_inputs()[0].name
 
     def run() -> None:
+        start = time.perf_counter()
         matrix = copy_out_matrix(conn, f"SELECT {COLUMNS} FROM t", FEATURES)
+        fetched = time.perf_counter()
         scores = np.concatenate(
             [
                 session.run(["probabilities"], {feed: matrix[i : i + batch]})[0][:, 1]
                 for i in range(0, len(matrix), batch)
             ]
         ).astype(np.float64)
+        scored = time.perf_counter()
         conn.execute("DROP TABLE IF EXISTS out_client")
         conn.execute("CREATE TABLE out_client (p float8)")
         with (
@@ -381,6 +388,13 @@ def round_trip(conn: Any, onnx: bytes, batch: int, keep: dict[str, np.ndarray]) 
         ):
             copy.write(copy_payload([(scores, ">f8")]))
         keep["scores"] = scores
+        keep.setdefault("stages", []).append(
+            {
+                "COPY out + parse to float32": round(fetched - start, 3),
+                "onnxruntime": round(scored - fetched, 3),
+                "CREATE TABLE + COPY in": round(time.perf_counter() - scored, 3),
+            }
+        )
 
     return run
 
@@ -761,6 +775,33 @@ class Profiler:
         }
         return out
 
+    # LIMIT, written so that the batch path takes it
+
+    def limit_as_subquery(self, rows: int) -> dict[str, Any]:
+        """``… FROM t LIMIT n`` keeps PREDICT per row; the same rows as a subquery source,
+        ``… FROM (SELECT * FROM t LIMIT n) t``, take the batch path (row-numbered chunks).
+        Also timed: that rewritten SQL without the source columns it carries through the
+        chunks (the outer query reads none of them)."""
+        print("  profile: LIMIT as a subquery source", file=sys.stderr)
+        query = (
+            "SELECT avg(p) FROM (SELECT PREDICT_PROBA(m, *) AS p "
+            f"FROM (SELECT * FROM t LIMIT {rows}) t) s"
+        )
+        rewritten = self.con._engine_sql(self.con._dialect.parse(query)[0])
+        slim = re.sub(r'UNNEST\(_sqlml_c\d+\) AS "[^"]+", ', "", rewritten)
+        slim = re.sub(r'ARRAY_AGG\("t"\."[^"]+"\) AS _sqlml_c\d+, ', "", slim)
+        queries = {"as sqlml rewrites it": rewritten}
+        if slim != rewritten and "_sqlml_c0" not in slim:
+            queries["prototype: without the carried columns"] = slim
+        answers: dict[str, Any] = {}
+        return {
+            "query": query,
+            "batch_path": "proba_batch" in rewritten,
+            "carried_columns": len(re.findall(r"UNNEST\(_sqlml_c\d+\)", rewritten)),
+            "timings": self.time_queries(queries, answers),
+            "answers": {k: v[0] if v else None for k, v in answers.items()},
+        }
+
     # the per-row path
 
     def per_row(self, rows: int) -> dict[str, Any]:
@@ -890,7 +931,8 @@ def main(argv: list[str] | None = None) -> int:
     connections: list[Any] = []
     parity_rows = args.parity_rows or args.rows
     try:
-        con = sqlml.connect(dsn)
+        notices: list[tuple[float, str]] = []
+        con = sqlml.connect(dsn, progress=lambda m: notices.append((time.perf_counter(), m)))
         raw = con.backend.conn
         # Scans start at block 0, so every reader sees the rows in the same order (parity).
         raw.execute("SET synchronize_seqscans = off")
@@ -898,6 +940,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         con.execute(MODEL_SQL)
         train_s = time.perf_counter() - start
+        train_notices = [[round(t - start, 3), m] for t, m in notices]
         model = con.backend.catalog.get("m")
         onnx = con.backend.catalog.onnx("m", model.version)
         settings = server_settings(raw)
@@ -918,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
             ORT_2_PY: OrtBaseline(onnx, matrix, 1, batch=ORT_SMALL, python_threads=2),
             ORT_2_INTRA: OrtBaseline(onnx, matrix, 2, batch=ORT_LARGE),
         }
-        kept: dict[str, np.ndarray] = {}
+        kept: dict[str, Any] = {}
 
         def batch_avg() -> None:
             con.execute(AVG_SQL).fetchall()
@@ -1017,6 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler = Profiler(con, args.profile_repeats)
             profile = {
                 "batch": profiler.batch(check["rewritten_avg_sql"], args.rows),
+                "limit_as_subquery": profiler.limit_as_subquery(args.rows),
                 "per_row": profiler.per_row(args.rows),
             }
         server_peak_rss = process_peak_rss_mb(backend_pid)
@@ -1043,6 +1087,7 @@ def main(argv: list[str] | None = None) -> int:
             "server_cpu_measured": server.available,
             "load_s": round(load_s, 2),
             "train_s": round(train_s, 2),
+            "train_notices_s": train_notices,
             "sqlml_backend_peak_rss_mb": round(server_peak_rss, 1),
             "others_cores_at_start": others_at_start,
             "total_s": round(time.perf_counter() - started, 1),
@@ -1052,11 +1097,22 @@ def main(argv: list[str] | None = None) -> int:
         "timings": [
             {**t.to_json(), "server_cpu_s": server_cpu[name]} for name, t in timings.items()
         ],
+        "round_trip_stages_s": kept.get("stages"),
         **report,
         "profile": profile,
     }
     path = write_results(NAME, payload)
     print_report(timings, server_cpu, report, check, args.rows)
+    stages = kept.get("stages") or []
+    if stages:
+        runs = timings[ROUND_TRIP].runs
+        best = stages[runs.index(min(runs))] if len(stages) == len(runs) else stages[-1]
+        print_table("Client round trip, best run", ["stage", "s"], list(best.items()))
+    print_table(
+        "CREATE MODEL m (max_rows = 200000): sqlml's NOTICEs, seconds from the start",
+        ["s", "message"],
+        [*train_notices, [round(train_s, 3), "(returned)"]],
+    )
     if profile is not None:
         print_profile(profile, args.rows)
     print(f"\nwrote {path}")
@@ -1314,13 +1370,28 @@ def print_profile(profile: dict[str, Any], rows: int) -> None:
                 for k, v in prototypes["timings"].items()
             ],
         )
+    limit = profile.get("limit_as_subquery")
+    if limit:
+        print_table(
+            f"Profile: {limit['query']} (batch path: {limit['batch_path']}, "
+            f"carries {limit['carried_columns']} columns)",
+            ["variant", "best s", "runs"],
+            [
+                [k, v["best_s"], " ".join(f"{r:.2f}" for r in v["runs_s"])]
+                for k, v in limit["timings"].items()
+            ],
+        )
     per_row = profile["per_row"]
     print_table(
         f"Profile: per-row calls, serial, {per_row['rows']:,} rows (µs per row)",
         ["function", "µs/row"],
         [
             *[[k, v] for k, v in per_row["us_per_row"].items()],
-            *[[f"client: {k}", v] for k, v in per_row["client_onnxruntime_single_row"].items()],
+            *[
+                [f"client: {k}", v]
+                for k, v in per_row["client_onnxruntime_single_row"].items()
+                if k != "slim_graph_max_abs_diff"
+            ],
         ],
     )
 

@@ -12,27 +12,19 @@ server that cannot be reached fails the run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 import psycopg
 import pytest
 from psycopg import sql
+from servers import SERVER_DSN, dsn_for
 
 import sqlml
 
 BACKENDS = ["duckdb", "postgres"]
-SERVER_DSN = os.environ.get("SQLML_TEST_DSN", "postgresql://postgres@127.0.0.1/postgres")
 TEST_DATABASE = "sqlml_test"
-
-
-def _dsn_for(database: str) -> str:
-    """SERVER_DSN (a postgresql:// URL) with another database."""
-    return urlsplit(SERVER_DSN)._replace(path=f"/{database}").geturl()
-
 
 # -- loading frames --------------------------------------------------------------------------
 
@@ -94,8 +86,8 @@ def postgres_database() -> Iterator[psycopg.Connection]:
         )
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEST_DATABASE)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DATABASE)))
-    install(_dsn_for(TEST_DATABASE), report=lambda _: None)
-    with psycopg.connect(_dsn_for(TEST_DATABASE), autocommit=True) as conn:
+    install(dsn_for(TEST_DATABASE), report=lambda _: None)
+    with psycopg.connect(dsn_for(TEST_DATABASE), autocommit=True) as conn:
         yield conn
 
 
@@ -133,7 +125,7 @@ def connect(
         elif not opened:
             con = sqlml.connect(warm, **options)
         else:
-            con = sqlml.connect(_dsn_for(TEST_DATABASE), **options)
+            con = sqlml.connect(dsn_for(TEST_DATABASE), **options)
         opened.append(con)
         return con
 

@@ -176,6 +176,7 @@ def _rewrite(
     # rows whole (its row type survives array_agg), a subquery's column by column, which
     # cannot carry arrays (array_agg would stack them): such a query scores row by row.
     skip = {id(n) for p in predictions for n in p.walk()}
+    skip |= {id(n) for n in source.walk()}  # the source's own SELECT * is not a use
     if push_where:
         skip |= {id(n) for n in where.walk()}
     needed = _needed_columns(select, skip, alias, available)

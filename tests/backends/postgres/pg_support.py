@@ -7,7 +7,6 @@ nothing is mocked.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,8 +14,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
+from servers import SERVER_DSN  # one place decides which server the tests use
 
-SERVER_DSN = os.environ.get("SQLML_TEST_DSN", "postgresql://postgres@127.0.0.1/postgres")
 FAST = "n_estimators = 20, n_jobs = 1"  # small and repeatable
 
 _PG_TYPES = {"b": "boolean", "i": "bigint", "u": "bigint", "f": "double precision"}
