@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -93,10 +93,6 @@ class EmptyResult(ArrowResult):
     @property
     def description(self) -> None:  # type: ignore[override]
         return None
-
-
-def to_pandas(result: Result) -> Any:
-    return result.arrow().to_pandas()
 
 
 class RowsResult(ArrowResult):

@@ -46,9 +46,6 @@ class Backend(ABC):
         """pg_class.relkind of a relation (PostgreSQL), None where unknown."""
         return None
 
-    def query_columns(self, sql: str) -> list[str]:
-        return [name for name, _ in self.describe(sql)]
-
     @abstractmethod
     @contextmanager
     def transaction(self) -> Iterator[None]:
