@@ -70,6 +70,11 @@ LANGUAGE plpython3u STABLE AS $sqlml$
 return handoff.call(plpy, handoff.evaluate_model, GD, model, query)
 $sqlml$;
 
+-- A real[]'s own bytes, for the batch PREDICT path to hand a chunk of rows to Python
+-- without a per-value conversion: bytea's send function copies any varlena as it is.
+CREATE OR REPLACE FUNCTION sqlml.array_bytes(real[]) RETURNS bytea
+LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE AS 'byteasend';
+
 -- Table forms of SHOW / DESCRIBE / EVALUATE / EXPLAIN for psql and BI tools.
 -- → sqlml/backends/plpython.py: command_rows
 CREATE OR REPLACE FUNCTION sqlml.show_models() RETURNS TABLE (

@@ -556,20 +556,28 @@ def predict_batch(
     return [json.dumps(dict(zip(labels, row, strict=True))) for row in scores.tolist()]
 
 
-def _real_matrix(packed: bytes, n: int) -> np.ndarray:
-    """A 2-D real[] in PostgreSQL's binary array format (array_send) as float32 [n, k].
+_FLOAT4_OID = 700
 
-    The format: ndim, has-nulls flag, element type, then (length, lower bound) per
-    dimension, then each element as its byte length and its big-endian bytes. The values
-    come with no NULLs (they are coalesced to NaN), so every element is 4 + 4 bytes.
+
+def _real_matrix(packed: bytes, n: int) -> np.ndarray:
+    """A 2-D real[] as sqlml.array_bytes hands it over (PostgreSQL's in-memory array without
+    its length word) as float32 [n, k].
+
+    Layout: ndim, data offset (0: no NULL bitmap), element type, then the length and the
+    lower bound of each dimension; the values follow, in the server's byte order, from the
+    data offset or else the header's end rounded up to 8 bytes (counting the length word).
+    The values come with no NULLs: they are coalesced to NaN.
     """
-    header = np.frombuffer(packed, dtype=">i4", count=3)
-    ndim = int(header[0])
-    dims = np.frombuffer(packed, dtype=">i4", count=2 * ndim, offset=12)[0::2]
-    rows, width = int(dims[0]), int(dims[1])
-    assert rows == n, (rows, n)
-    elements = np.frombuffer(packed, dtype=">f4", offset=12 + 8 * ndim)
-    return elements[1::2].reshape(rows, width).astype(np.float32)
+    ndim, offset, element_type = np.frombuffer(packed, dtype=np.int32, count=3)
+    if element_type != _FLOAT4_OID or ndim != 2 or offset:
+        raise ValueError(f"not a 2-D real[] without NULLs: {ndim}, {offset}, {element_type}")
+    rows, width = (int(d) for d in np.frombuffer(packed, dtype=np.int32, count=2, offset=12))
+    if rows != n:
+        raise ValueError(f"the packed chunk has {rows} rows, not {n}")
+    start = -(-(4 + 12 + 8 * ndim) // 8) * 8 - 4  # MAXALIGN(header) less the length word
+    return np.frombuffer(packed, dtype=np.float32, count=rows * width, offset=start).reshape(
+        rows, width
+    )
 
 
 def _answer(predictor: Predictor, scores: np.ndarray, proba: bool) -> Any:
