@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import pandas as pd
 import psycopg
 import pytest
 from psycopg import sql
-from servers import SERVER_DSN, dsn_for
+from servers import SERVER_DSN, dsn_for, load, reset
 
 import sqlml
 
@@ -27,14 +26,6 @@ BACKENDS = ["duckdb", "postgres"]
 TEST_DATABASE = "sqlml_test"
 
 # -- loading frames --------------------------------------------------------------------------
-
-_PG_TYPES = {
-    "b": "boolean",
-    "i": "bigint",
-    "u": "bigint",
-    "f": "double precision",
-    "M": "timestamp",
-}
 
 
 def _load_duckdb(con: sqlml.Connection, name: str, frame: pd.DataFrame) -> None:
@@ -47,28 +38,7 @@ def _load_duckdb(con: sqlml.Connection, name: str, frame: pd.DataFrame) -> None:
 
 
 def _load_postgres(con: sqlml.Connection, name: str, frame: pd.DataFrame) -> None:
-    raw: psycopg.Connection = con.backend.conn
-    columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(
-            sql.Identifier(c), sql.SQL(_PG_TYPES.get(frame[c].dtype.kind, "text"))
-        )
-        for c in frame.columns
-    )
-    table = sql.Identifier(name)
-    with raw.transaction():
-        raw.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
-        raw.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
-        with raw.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(table)) as copy:
-            for row in frame.itertuples(index=False):
-                copy.write_row([_plain(v) for v in row])
-
-
-def _plain(value: object) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    load(con.backend.conn, name, frame)
 
 
 # -- PostgreSQL database -----------------------------------------------------------------------
@@ -91,15 +61,6 @@ def postgres_database() -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _reset_postgres(conn: psycopg.Connection) -> None:
-    # Views on PREDICT depend on the models' functions: drop them (with public) first.
-    conn.execute("DROP SCHEMA public CASCADE")
-    conn.execute("CREATE SCHEMA public")
-    conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
-    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
-        conn.execute("SELECT sqlml.drop_model(%s)", [name])
-
-
 # -- the fixtures tests use ------------------------------------------------------------------
 
 
@@ -117,7 +78,7 @@ def connect(
     opened: list[sqlml.Connection] = []
     if backend_name == "postgres":
         warm: psycopg.Connection = request.getfixturevalue("postgres_database")
-        _reset_postgres(warm)
+        reset(warm)
 
     def open_connection(**options) -> sqlml.Connection:
         if backend_name == "duckdb":

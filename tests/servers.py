@@ -6,12 +6,65 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
 SERVER_DSN = os.environ.get("SQLML_TEST_DSN") or (
     f"postgresql://{os.environ.get('PGUSER', 'postgres')}@{os.environ.get('PGHOST', '127.0.0.1')}"
     f":{os.environ.get('PGPORT', '5432')}/{os.environ.get('PGDATABASE', 'postgres')}"
 )
 
 
-def dsn_for(database: str) -> str:
-    """SERVER_DSN (a postgresql:// URL) with another database."""
-    return urlsplit(SERVER_DSN)._replace(path=f"/{database}").geturl()
+def dsn_for(database: str, user: str | None = None) -> str:
+    """SERVER_DSN (a postgresql:// URL) with another database (and, for trust auth, user)."""
+    parts = urlsplit(SERVER_DSN)
+    netloc = parts.netloc if user is None else f"{user}@{parts.netloc.rpartition('@')[2]}"
+    return parts._replace(netloc=netloc, path=f"/{database}").geturl()
+
+
+_PG_TYPES = {
+    "b": "boolean",
+    "i": "bigint",
+    "u": "bigint",
+    "f": "double precision",
+    "M": "timestamp",
+}
+
+
+def load(conn: psycopg.Connection, name: str, frame: pd.DataFrame) -> str:
+    """A pandas frame as a real table (bigint, double precision, boolean, timestamp, text)."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(
+            sql.Identifier(c), sql.SQL(_PG_TYPES.get(frame[c].dtype.kind, "text"))
+        )
+        for c in frame.columns
+    )
+    table = sql.Identifier(name)
+    with conn.transaction():
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+        with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(table)) as copy:
+            for row in frame.itertuples(index=False):
+                copy.write_row([_plain(v) for v in row])
+    return name
+
+
+def _plain(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def reset(conn: psycopg.Connection) -> None:
+    """An empty public schema and no models: where every PostgreSQL test starts."""
+    conn.execute("RESET ALL")
+    # Views on PREDICT depend on the models' functions: drop them (with public) first.
+    conn.execute("DROP SCHEMA public CASCADE")
+    conn.execute("CREATE SCHEMA public")
+    conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
+    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+        conn.execute("SELECT sqlml.drop_model(%s)", [name])

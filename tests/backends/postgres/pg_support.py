@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
-import numpy as np
-import pandas as pd
 import psycopg
 from psycopg import sql
-from servers import SERVER_DSN  # one place decides which server the tests use
+
+# Re-exported: the tests of this folder call them as pg_support.<name>.
+from servers import SERVER_DSN, dsn_for, load, reset  # noqa: F401
 
 FAST = "n_estimators = 20, n_jobs = 1"  # small and repeatable
-
-_PG_TYPES = {"b": "boolean", "i": "bigint", "u": "bigint", "f": "double precision"}
-
-
-def dsn_for(database: str, user: str | None = None) -> str:
-    """SERVER_DSN with another database (and, for trust auth, another user)."""
-    parts = urlsplit(SERVER_DSN)
-    netloc = parts.netloc
-    if user is not None:
-        netloc = f"{user}@{netloc.rpartition('@')[2]}"
-    return parts._replace(netloc=netloc, path=f"/{database}").geturl()
 
 
 def admin() -> psycopg.Connection:
@@ -52,42 +40,6 @@ def drop_database(name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-
-
-def reset(conn: psycopg.Connection) -> None:
-    """An empty public schema and no models (what tests/conftest.py's fixtures start from)."""
-    conn.execute("RESET ALL")
-    conn.execute("DROP SCHEMA public CASCADE")
-    conn.execute("CREATE SCHEMA public")
-    conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
-    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
-        conn.execute("SELECT sqlml.drop_model(%s)", [name])
-
-
-def load(conn: psycopg.Connection, name: str, frame: pd.DataFrame) -> str:
-    """A pandas frame as a real table (bigint, double precision, boolean, text columns)."""
-    columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(
-            sql.Identifier(c), sql.SQL(_PG_TYPES.get(frame[c].dtype.kind, "text"))
-        )
-        for c in frame.columns
-    )
-    table = sql.Identifier(name)
-    with conn.transaction():
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
-        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
-        with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(table)) as copy:
-            for row in frame.itertuples(index=False):
-                copy.write_row([_plain(v) for v in row])
-    return name
-
-
-def _plain(value: object) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def execute(conn: psycopg.Connection, statement: str) -> list[dict[str, Any]]:
