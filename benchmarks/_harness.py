@@ -237,7 +237,7 @@ def run_child(
             status_path = f"/proc/{proc.pid}/status"
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                rss = _rss_of(status_path)
+                rss = status_mb(status_path)
                 if rss is None:  # exited (a zombie has no VmRSS) or gone
                     break
                 samples.append((time.monotonic(), rss))
@@ -260,15 +260,43 @@ def run_child(
     )
 
 
-def _rss_of(status_path: str) -> float | None:
+def status_mb(status_path: str, field: str = "VmRSS") -> float | None:
+    """A memory field of /proc/<pid>/status in MiB (VmRSS now, VmHWM the peak); None when
+    the process is gone (or, as a zombie, has no such field)."""
     try:
         with open(status_path) as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+def omp_wait_policy() -> str:
+    """What a process that imported sqlml runs LightGBM with (sqlml/__init__.py sets it;
+    PostgreSQL's Python imports sqlml too), for the by-hand contenders to match."""
+    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+
+
+# sqlml's training progress messages, by their start → the benchmark's common stage names.
+SQLML_STAGES = (
+    ("reading training data", "read"),
+    ("read ", "prepare"),
+    ("training ", "fit first tree"),
+    ("lightgbm: tree", "fit rest"),
+    ("converting to ONNX", "convert"),
+    ("evaluating", "evaluate"),
+    ("model ", "done"),
+)
+
+
+def sqlml_stage(message: str, names: dict[str, str]) -> str:
+    """The stage a progress message starts, named as ``names`` (common name → label) says."""
+    for prefix, stage in SQLML_STAGES:
+        if message.startswith(prefix):
+            return names[stage]
+    return message[:40]
 
 
 def stage_peaks(samples: list[tuple[float, float]], marks: list[list[Any]]) -> dict[str, float]:
@@ -286,7 +314,7 @@ def stage_peaks(samples: list[tuple[float, float]], marks: list[list[Any]]) -> d
 
 
 def self_rss_mb() -> float:
-    return _rss_of("/proc/self/status") or 0.0
+    return status_mb("/proc/self/status") or 0.0
 
 
 def self_peak_rss_mb() -> float:

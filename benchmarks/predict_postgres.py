@@ -58,6 +58,7 @@ from benchmarks._harness import (
     make_data,
     print_table,
     print_targets,
+    status_mb,
     write_results,
 )
 
@@ -235,25 +236,11 @@ def process_cpu_seconds(pid: int) -> float:
 
 def process_peak_rss_mb(pid: int) -> float:
     """VmHWM: the process's peak resident set."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    return status_mb(f"/proc/{pid}/status", "VmHWM") or float("nan")
 
 
 def process_rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    return status_mb(f"/proc/{pid}/status") or float("nan")
 
 
 class ServerCpu:

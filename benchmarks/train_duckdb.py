@@ -46,10 +46,12 @@ from benchmarks._harness import (
     busy_warning,
     load_table,
     make_data,
+    omp_wait_policy,
     print_table,
     print_targets,
     run_child,
     self_rss_mb,
+    sqlml_stage,
     write_results,
 )
 
@@ -67,20 +69,20 @@ FIT_REST = "fit: trees 2..N"
 # -- children --------------------------------------------------------------------------
 
 
+# sqlml's progress messages → this benchmark's stage names.
+STAGES = {
+    "read": "query -> Arrow",
+    "prepare": "prepare (frame, split)",
+    "fit first tree": FIT_FIRST,
+    "fit rest": FIT_REST,
+    "convert": "convert",
+    "evaluate": "evaluate + catalog",
+    "done": "done",
+}
+
+
 def _sqlml_stage(message: str) -> str:
-    """sqlml's progress messages → stage names."""
-    for prefix, stage in (
-        ("reading training data", "query -> Arrow"),
-        ("read ", "prepare (frame, split)"),
-        ("training ", FIT_FIRST),
-        ("lightgbm: tree", FIT_REST),
-        ("converting to ONNX", "convert"),
-        ("evaluating", "evaluate + catalog"),
-        ("model ", "done"),
-    ):
-        if message.startswith(prefix):
-            return stage
-    return message[:40]
+    return sqlml_stage(message, STAGES)
 
 
 def work_sqlml(child: Child, db: str, threads: int) -> dict[str, Any]:
@@ -228,11 +230,6 @@ def run_contender(name: str, db: str, threads: int, profile: bool = False) -> Ch
     if profile:
         args.append("--profile")
     return run_child(MODULE, args, env={"OMP_WAIT_POLICY": omp_wait_policy()})
-
-
-def omp_wait_policy() -> str:
-    """What a process that imported sqlml runs LightGBM with (sqlml/__init__.py)."""
-    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv: list[str] | None = None) -> int:

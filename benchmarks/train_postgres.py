@@ -41,10 +41,12 @@ from benchmarks._harness import (
     Target,
     busy_warning,
     make_data,
+    omp_wait_policy,
     print_table,
     print_targets,
     run_child,
     self_rss_mb,
+    sqlml_stage,
     write_results,
 )
 from benchmarks.predict_postgres import (
@@ -92,20 +94,20 @@ def model_sql(threads: int) -> str:
 # -- children --------------------------------------------------------------------------------
 
 
+# sqlml's progress messages → this benchmark's stage names.
+STAGES = {
+    "read": "read_query + target encoding",
+    "prepare": "prepare (target, frame, split)",
+    "fit first tree": FIT_FIRST,
+    "fit rest": FIT_REST,
+    "convert": "convert",
+    "evaluate": "evaluate + store + create functions",
+    "done": "done",
+}
+
+
 def _sqlml_stage(message: str) -> str:
-    """sqlml's progress messages (NOTICEs from the server) → stage names."""
-    for prefix, stage in (
-        ("reading training data", "read_query + target encoding"),
-        ("read ", "prepare (target, frame, split)"),
-        ("training ", FIT_FIRST),
-        ("lightgbm: tree", FIT_REST),
-        ("converting to ONNX", "convert"),
-        ("evaluating", "evaluate + store + create functions"),
-        ("model ", "done"),
-    ):
-        if message.startswith(prefix):
-            return stage
-    return message[:40]
+    return sqlml_stage(message, STAGES)
 
 
 def _server_prelude(conn: Any) -> str:
@@ -379,12 +381,6 @@ $bench$"""
 
 
 # -- parent ----------------------------------------------------------------------------------
-
-
-def omp_wait_policy() -> str:
-    """What a process that imported sqlml runs LightGBM with (sqlml/__init__.py); the
-    server's Python imports sqlml too."""
-    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def run_contender(name: str, dsn: str, threads: int) -> ChildRun:
