@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-import pyarrow as pa
-
 from sqlml._udfs_loader import udfs
 from sqlml.result import Result
 
@@ -33,10 +31,6 @@ class Backend(ABC):
     @abstractmethod
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> Result:
         """Run one statement of the engine's own SQL and hand back its result."""
-
-    @abstractmethod
-    def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
-        """A query's rows as Arrow, with each column's SQL type name."""
 
     @abstractmethod
     def describe(self, sql: str) -> list[tuple[str, str]]:

@@ -125,11 +125,6 @@ class DuckDBBackend(Backend):
         self.con.execute(sql, params)
         return DuckDBResult(self.con)
 
-    def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
-        relation = self.con.sql(sql)
-        types = dict(zip(relation.columns, map(str, relation.types), strict=True))
-        return relation.to_arrow_table(), types
-
     def describe(self, sql: str) -> list[tuple[str, str]]:
         relation = self.con.sql(sql)
         return list(zip(relation.columns, map(str, relation.types), strict=True))
@@ -182,8 +177,7 @@ class DuckDBBackend(Backend):
         self.sync_models()
 
     def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
-        table, _ = self.query_arrow(query_sql)
-        return udfs.train.evaluate(self.predictor(name), table)
+        return udfs.train.evaluate(self.predictor(name), self.con.sql(query_sql).to_arrow_table())
 
     def predictor(self, name: str) -> Predictor:
         """The model's in-use version; loads it through the loader cursor on first use.

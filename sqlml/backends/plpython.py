@@ -11,8 +11,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import pyarrow as pa
-
 from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Progress, TrainRequest
 from sqlml.backends.server import ServerModels
@@ -37,9 +35,6 @@ class PlPythonBackend(ServerModels):
         except Exception:  # no result set (DDL, INSERT ...)
             return RowsResult([], [])
         return RowsResult(columns, postgres.rows_of(result))
-
-    def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
-        return postgres.read_query(self.plpy, sql)
 
     def describe(self, sql: str) -> list[tuple[str, str]]:
         return postgres.describe(self.plpy, sql)

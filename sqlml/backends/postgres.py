@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Progress, TrainRequest
@@ -95,10 +94,6 @@ class PostgresBackend(ServerModels):
         with server_errors():
             row = self.conn.execute(sql, params).fetchone()
         return row[0] if row else None
-
-    def query_arrow(self, sql: str) -> tuple[pa.Table, dict[str, str]]:
-        result = self.run(sql)
-        return result.arrow(), {d[0]: d[1] for d in result.description or []}
 
     def describe(self, sql: str) -> list[tuple[str, str]]:
         with self.conn.cursor() as cursor, server_errors():
