@@ -12,6 +12,7 @@ server that cannot be reached fails the run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pandas as pd
@@ -23,7 +24,8 @@ from servers import SERVER_DSN, dsn_for, load, reset
 import sqlml
 
 BACKENDS = ["duckdb", "postgres"]
-TEST_DATABASE = "sqlml_test"
+# Another name lets two runs of the suite share one server.
+TEST_DATABASE = os.environ.get("SQLML_TEST_DATABASE", "sqlml_test")
 
 # -- loading frames --------------------------------------------------------------------------
 
