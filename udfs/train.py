@@ -38,6 +38,9 @@ class TrainRequest:
     options: dict[str, Any] = field(default_factory=dict)
     sql_types: dict[str, str] = field(default_factory=dict)  # column → engine's type name
     exclude: tuple[str, ...] = ()  # columns that are neither target nor feature
+    # What the statement said beside training (a compatibility form's clauses, BigQuery's
+    # TRANSFORM, ...): kept with the model as metadata["annotations"], never interpreted here.
+    annotations: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,6 +117,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         "options": own,
         "rows_train": len(train_idx),
         "rows_test": len(test_idx),
+        "annotations": request.annotations,
     }
     onnx = to_onnx(pipeline, features, {"sqlml.task": task, "sqlml.target": request.target})
     clock.lap("convert")

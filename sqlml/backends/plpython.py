@@ -69,6 +69,7 @@ def _request_fields(request: TrainRequest) -> dict[str, Any]:
         "task": request.task,
         "options": request.options,
         "exclude": list(request.exclude),
+        "annotations": request.annotations,
     }
 
 
