@@ -798,9 +798,26 @@ class Profiler:
             f"CREATE FUNCTION bench.row_noop({arguments}) RETURNS float8 LANGUAGE plpython3u "
             "STABLE PARALLEL SAFE AS $bench$\nreturn 0.5\n$bench$"
         )
+        self.raw.execute(
+            f"CREATE FUNCTION bench.row_sd({arguments}) RETURNS float8 LANGUAGE plpython3u "
+            "STABLE PARALLEL SAFE AS $bench$\n"
+            'f = SD.get("f")\nif f is None:\n    f = SD["f"] = lambda args: 0.5\n'
+            "return f(args)\n$bench$"
+        )
         self.plpython("row_prelude", arguments, "float8", "return 0.5", numpy=False)
         self.plpython(
             "row_call", arguments, "float8", "return handoff.call(plpy, lambda _: 0.5)", numpy=False
+        )
+        # The body sqlml wrote before row_function: prelude and handoff.call on every row.
+        onnx_b64 = base64.b64encode(self.onnx).decode()
+        meta = json.dumps(self.model.metadata)
+        self.plpython(
+            "row_old_body",
+            arguments,
+            "integer",
+            f"return handoff.call(plpy, handoff.predict_row, GD, {self.model.onnx_sha256!r}, "
+            f"{onnx_b64!r}, {meta!r}, args, False)",
+            numpy=False,
         )
         self.raw.execute("SET max_parallel_workers_per_gather = 0")
         try:
@@ -809,11 +826,15 @@ class Profiler:
                 label: f"SELECT avg({fn}({COLUMNS})) FROM (SELECT * FROM t LIMIT {sample}) s"
                 for label, fn in (
                     ("PL/Python, 20 float8 arguments, returns a constant", "bench.row_noop"),
-                    ("+ sqlml's prelude (sys.path, import)", "bench.row_prelude"),
-                    ("+ handoff.call", "bench.row_call"),
+                    ("+ a callable kept in SD (sqlml's body)", "bench.row_sd"),
+                    ("+ sqlml's prelude on every call (the former body)", "bench.row_prelude"),
+                    ("+ prelude and handoff.call on every call", "bench.row_call"),
                     ("the model's FUNCTION m_fn", "m_fn"),
+                    ("m_fn, former body (prelude, call, predict_row)", "bench.row_old_body"),
                 )
             }
+            for fn in ("bench.row_noop", "bench.row_sd", "m_fn", "bench.row_old_body"):
+                self.raw.execute(f"SELECT {fn}({COLUMNS}) FROM t LIMIT 1")  # load the model
             timed = self.time_queries(queries)
         finally:
             self.raw.execute("RESET max_parallel_workers_per_gather")
@@ -826,60 +847,53 @@ class Profiler:
 
 
 def single_row_latency(onnx: bytes, metadata: dict[str, Any], rows: int = 20_000) -> dict:
-    """µs per one-row call in this process: onnxruntime on the stored graph, on the same
-    graph without its Split → Concat of the 20 columns (an identity here), and sqlml's
-    _RowScorer (udfs/postgres.py)."""
+    """µs per one-row call in this process on the stored graph: ``session.run`` with a new
+    input array and output list (the former per-row path), a preallocated IOBinding, and
+    sqlml's ``row_function`` (udfs/postgres.py) for probabilities and for labels."""
     import onnx as onnx_lib
     import onnxruntime as ort
 
     from sqlml._udfs_loader import udfs
 
-    model = onnx_lib.load_from_string(onnx)
-    nodes = list(model.graph.node)
-    slim_bytes = None
-    if (
-        len(nodes) > 2
-        and nodes[0].op_type == "Split"
-        and nodes[1].op_type == "Concat"
-        and list(nodes[0].output) == list(nodes[1].input)
-    ):
-        for node in nodes[2:]:
-            for i, name in enumerate(node.input):
-                if name == nodes[1].output[0]:
-                    node.input[i] = nodes[0].input[0]
-        del model.graph.node[0:2]
-        slim_bytes = model.SerializeToString()
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    sessions = {"stored graph": ort.InferenceSession(onnx, options, ["CPUExecutionProvider"])}
-    if slim_bytes is not None:
-        sessions["without Split/Concat"] = ort.InferenceSession(
-            slim_bytes, options, ["CPUExecutionProvider"]
-        )
+    session = ort.InferenceSession(onnx, options, ["CPUExecutionProvider"])
     values = np.random.default_rng(1).standard_normal((rows, FEATURES)).tolist()
-    scorer = udfs.postgres._RowScorer(udfs.predict.Predictor(onnx, metadata))
+
+    numbers = np.zeros((1, FEATURES), dtype=np.float32)
+    scores = np.zeros((1, 2), dtype=np.float32)
+    binding = session.io_binding()
+    binding.bind_ortvalue_input("numeric", ort.OrtValue.ortvalue_from_numpy(numbers))
+    binding.bind_ortvalue_output("probabilities", ort.OrtValue.ortvalue_from_numpy(scores))
+
+    def run_fresh(row: list) -> None:
+        session.run(["probabilities"], {"numeric": np.array([row], dtype=np.float32)})
+
+    def run_bound(row: list) -> None:
+        numbers[0] = row
+        session.run_with_iobinding(binding)
+
+    payload = base64.b64encode(onnx).decode()
+    meta = json.dumps(metadata)
+    contenders: dict[str, Callable[[list], Any]] = {
+        "onnxruntime session.run, new arrays": run_fresh,
+        "onnxruntime IOBinding, preallocated arrays": run_bound,
+    }
+    for proba in (True, False):
+        label = f"sqlml row_function ({'probability' if proba else 'label'})"
+        contenders[label] = udfs.postgres.row_function(None, {}, "k", payload, meta, proba)
     best: dict[str, float] = {}
     for _ in range(3):
-        for label, session in sessions.items():
+        for label, run in contenders.items():
             start = time.perf_counter()
             for row in values:
-                session.run(["probabilities"], {"numeric": np.array([row], dtype=np.float32)})
+                run(row)
             per = (time.perf_counter() - start) / rows * 1e6
-            best[f"onnxruntime, {label}"] = min(best.get(f"onnxruntime, {label}", 1e9), per)
-        start = time.perf_counter()
-        for row in values:
-            scorer(row, True)
-        per = (time.perf_counter() - start) / rows * 1e6
-        best["sqlml _RowScorer"] = min(best.get("sqlml _RowScorer", 1e9), per)
+            best[label] = min(best.get(label, 1e9), per)
     out: dict[str, Any] = {k: round(v, 2) for k, v in best.items()}
-    if slim_bytes is not None:
-        matrix = np.asarray(values[:5000], dtype=np.float32)
-        a = sessions["stored graph"].run(["probabilities"], {"numeric": matrix})[0]
-        b = sessions["without Split/Concat"].run(["probabilities"], {"numeric": matrix})[0]
-        out["slim_graph_max_abs_diff"] = float(np.abs(a - b).max())
+    out["graph_nodes"] = [n.op_type for n in onnx_lib.load_from_string(onnx).graph.node]
     return out
 
 
@@ -1377,7 +1391,7 @@ def print_profile(profile: dict[str, Any], rows: int) -> None:
             *[
                 [f"client: {k}", v]
                 for k, v in per_row["client_onnxruntime_single_row"].items()
-                if k != "slim_graph_max_abs_diff"
+                if k != "graph_nodes"
             ],
         ],
     )

@@ -73,6 +73,7 @@ def _grouped_inputs(model: Any, features: list[Feature]) -> Any:
 
     per_feature = [i.name for i in model.graph.input]  # in feature order, maybe renamed
     nodes, inputs, outputs, initializers = [], [], [], []
+    groups: dict[str, list[str]] = {}
     for group, dtype, is_string in (
         (NUMERIC_INPUT, TensorProto.FLOAT, False),
         (CATEGORICAL_INPUT, TensorProto.STRING, True),
@@ -82,6 +83,7 @@ def _grouped_inputs(model: Any, features: list[Feature]) -> Any:
         ]
         if not names:
             continue
+        groups[group] = names
         inputs.append(helper.make_tensor_value_info(group, dtype, [None, len(names)]))
         outputs += [helper.make_tensor_value_info(n, dtype, [None, 1]) for n in names]
         if len(names) == 1:
@@ -98,5 +100,40 @@ def _grouped_inputs(model: Any, features: list[Feature]) -> Any:
         ir_version=model.ir_version,
     )
     merged = compose.merge_models(prefix, model, io_map=[(n, n) for n in per_feature])
+    _skip_regrouping(merged.graph, groups)
     onnx.checker.check_model(merged)
     return merged
+
+
+def _skip_regrouping(graph: Any, groups: dict[str, list[str]]) -> None:
+    """Feed the group's matrix straight to each Concat that joins all its columns back in
+    order (the ColumnTransformer does), then drop what no longer has a reader.
+
+    Split → Concat of the same columns is an identity that onnxruntime does not remove, and
+    those two nodes cost more than the trees in a one-row call (18 → 11 µs, per-row SQL).
+    """
+    renamed: dict[str, str] = {}
+    outputs = {o.name for o in graph.output}
+    for node in graph.node:
+        axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+        if node.op_type != "Concat" or axis not in (1, -1) or node.output[0] in outputs:
+            continue
+        for group, names in groups.items():
+            if list(node.input) == names:
+                renamed[node.output[0]] = group
+    if not renamed:
+        return
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+    while True:  # dead nodes, readers first: the Concats, then the Split they read
+        read = {name for node in graph.node for name in node.input} | outputs
+        dead = [n for n in graph.node if not any(o in read for o in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    read = {name for node in graph.node for name in node.input}
+    for initializer in [i for i in graph.initializer if i.name not in read]:
+        graph.initializer.remove(initializer)

@@ -10,7 +10,8 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from .features import (
     NULL_CATEGORY,
     NUMERIC_INPUT,
     Feature,
+    _number,
     row_inputs,
 )
 from .predict import Predictor
@@ -302,11 +304,18 @@ def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None 
         _check_may_create_in(plpy, schema)
         qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(model.function_name)}"
         targets.append((qualified, False))
+    setup = textwrap.indent(prelude, "    ")
     for qualified, proba in targets:
+        # The first call in a process builds the row's scorer and keeps it in SD (the
+        # function's own dict, new when the function is replaced); every call then costs
+        # one look-up and one call besides PL/Python's own work.
         body = (
-            f"{prelude}\n"
-            f"return handoff.call(plpy, handoff.predict_row, GD, {model.onnx_sha256!r}, "
-            f"{payload!r}, {meta!r}, args, {proba!r})"
+            'score = SD.get("sqlml")\n'
+            "if score is None:\n"
+            f"{setup}\n"
+            f"    score = SD['sqlml'] = handoff.call(plpy, handoff.row_function, GD, "
+            f"{model.onnx_sha256!r}, {payload!r}, {meta!r}, {proba!r})\n"
+            "return score(args)"
         )
         _create_function(
             plpy,
@@ -482,39 +491,140 @@ def _predictor(cache: dict, key: str, onnx_b64: str, meta: str, threads: int = 1
     return predictor
 
 
+def row_function(
+    plpy: Any, cache: dict, key: str, onnx_b64: str, meta: str, proba: bool
+) -> Callable[[list], Any]:
+    """What a per-row SQL function of a model calls for each row: built on its first call
+    and kept in the function's SD, so later calls skip the prelude, the cache look-ups and
+    ``call``'s frame (measured in m_fn: 9.4 → 6.6 µs a row, PL/Python's own 2 µs included)."""
+    scorer = _row_scorer(cache, key, onnx_b64, meta)
+    answer = _row_answer(scorer.predictor, proba)
+
+    def score(args: list) -> Any:
+        try:
+            return answer(scorer(args))
+        except SqlmlError as error:  # what ``call`` does, without its frame on every row
+            raise _server_error(plpy, str(error), error.sqlstate) from None
+
+    return score
+
+
 def predict_row(
     plpy: Any, cache: dict, key: str, onnx_b64: str, meta: str, args: list, proba: bool
 ) -> Any:
-    """One row's answer, for the per-row SQL functions of a model."""
+    """One row's answer: the body of per-row functions made before ``row_function``."""
+    scorer = _row_scorer(cache, key, onnx_b64, meta)
+    return _row_answer(scorer.predictor, proba)(scorer(args))
+
+
+def _row_scorer(cache: dict, key: str, onnx_b64: str, meta: str) -> _RowScorer:
+    # One per process and model, shared by its functions (labels, probabilities, FUNCTION).
     scorer = cache.get(("sqlml-row", key))
     if scorer is None:
         scorer = cache[("sqlml-row", key)] = _RowScorer(_predictor(cache, key, onnx_b64, meta))
-    return scorer(args, proba)
+    return scorer
 
 
 class _RowScorer:
-    """The per-row path, kept short: a call costs little more than onnxruntime's own
-    single-row latency (measured 44 µs → 33 µs a row with the numeric fast path)."""
+    """One row through onnxruntime with as little Python around it as possible.
+
+    The numbers go into a preallocated [1, k] float32 array that an IOBinding shares with
+    onnxruntime, and the scores come back in another; so a call builds no dict, array or
+    output list (measured: ``session.run`` with fresh arrays 6.7 µs, this 4.9 µs). The
+    arrays are overwritten by the next row: a backend runs one call at a time, and the
+    answer is read out as Python values before the call returns. onnxruntime binds no
+    string tensors, so models with text features take ``session.run`` instead.
+    """
 
     def __init__(self, predictor: Predictor):
-        self.predictor = predictor
-        self.numbers_only = all(f.kind in ("numeric", "boolean") for f in predictor.features)
-        outputs = [o.name for o in predictor.session.get_outputs()]
-        self.output = outputs[1:2] if predictor.task == "classification" else outputs[:1]
+        import onnxruntime as ort
 
-    def __call__(self, args: list, proba: bool) -> Any:
-        inputs = None
-        if self.numbers_only:
-            try:  # a NULL (None) cannot be a float32: such rows take the general path
-                inputs = {NUMERIC_INPUT: np.array([args], dtype=np.float32)}
-            except (TypeError, ValueError):
-                inputs = None
-        if inputs is None:
-            inputs = row_inputs(self.predictor.features, args)
-        (scores,) = self.predictor.session.run(self.output, inputs)
-        if self.predictor.task == "classification":
-            scores = np.clip(scores, 0.0, 1.0)
-        return _answer(self.predictor, scores[0], proba)
+        self.predictor = predictor
+        features = predictor.features
+        session = predictor.session
+        self._numeric = [(i, f) for i, f in enumerate(features) if not f.onnx_is_string]
+        self._text = [i for i, f in enumerate(features) if f.onnx_is_string]
+        # Numbers and booleans as PL/Python hands them go straight into the float32 row
+        # (numpy reads None as NaN, like _number); dates need converting.
+        self._direct = not self._text and all(f.kind != "temporal" for _, f in self._numeric)
+        self._numbers = np.zeros((1, len(self._numeric)), dtype=np.float32)
+        outputs = [o.name for o in session.get_outputs()]
+        self._output = [outputs[1] if predictor.task == "classification" else outputs[0]]
+        self._run = session.run
+        self._feeds: dict[str, np.ndarray] = {}
+        if self._numeric:
+            self._feeds[NUMERIC_INPUT] = self._numbers
+        if self._text:
+            return
+        # The scores' shape and type for one row, from one row of NULLs.
+        (sample,) = session.run(self._output, row_inputs(features, [None] * len(features)))
+        self._scores = np.zeros_like(sample)
+        self._binding = session.io_binding()
+        self._binding.bind_ortvalue_input(
+            NUMERIC_INPUT, ort.OrtValue.ortvalue_from_numpy(self._numbers)
+        )
+        self._binding.bind_ortvalue_output(
+            self._output[0], ort.OrtValue.ortvalue_from_numpy(self._scores)
+        )
+        self._run_bound = session.run_with_iobinding
+
+    def __call__(self, args: list) -> np.ndarray:
+        """The row's scores ([1, classes] or [1, 1]), valid until the next call."""
+        if self._direct:
+            try:
+                self._numbers[0] = args
+            except (TypeError, ValueError):  # _number says which feature, and why
+                self._numbers[0] = [_number(f, args[i]) for i, f in self._numeric]
+            self._run_bound(self._binding)
+            return self._scores
+        if self._numeric:
+            self._numbers[0] = [_number(f, args[i]) for i, f in self._numeric]
+        if not self._text:
+            self._run_bound(self._binding)
+            return self._scores
+        texts = [NULL_CATEGORY if args[i] is None else str(args[i]) for i in self._text]
+        self._feeds[CATEGORICAL_INPUT] = np.array([texts], dtype=object)
+        return self._run(self._output, self._feeds)[0]
+
+
+def _row_answer(predictor: Predictor, proba: bool) -> Callable[[np.ndarray], Any]:
+    """One row's scores as the SQL answer, in plain Python values: the same answers as
+    ``_answer`` (clipped to [0, 1], np.argmax's choice of label) without numpy calls."""
+    if predictor.task == "regression":
+        return lambda scores: scores.item(0)
+    classes = predictor.classes
+    if proba and len(classes) == 2:
+        return lambda scores: _clip(scores.item(1))
+    if proba:
+        labels = [str(c) for c in classes]
+        return lambda scores: json.dumps(
+            dict(zip(labels, [_clip(p) for p in scores.tolist()[0]], strict=True))
+        )
+    if len(classes) == 2:
+        first, second = classes
+
+        def label(scores: np.ndarray) -> Any:
+            p0, p1 = _clip(scores.item(0)), _clip(scores.item(1))
+            return second if p1 > p0 or (p1 != p1 and p0 == p0) else first  # NaN: argmax's
+
+        return label
+    return lambda scores: classes[_first_max([_clip(p) for p in scores.tolist()[0]])]
+
+
+def _clip(p: float) -> float:
+    """np.clip(p, 0, 1): float32 sums of tree votes can land a hair outside [0, 1]."""
+    return 0.0 if p < 0.0 else 1.0 if p > 1.0 else p
+
+
+def _first_max(values: list[float]) -> int:
+    """np.argmax of a short list: the first largest value, or the first NaN."""
+    best = 0
+    for i, value in enumerate(values):
+        if value != value:
+            return i
+        if value > values[best]:
+            best = i
+    return best
 
 
 # One onnxruntime thread: with more, a tree ensemble may sum its trees in another order
