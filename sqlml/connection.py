@@ -26,6 +26,7 @@ from sqlml.errors import (
 from sqlml.result import Result
 from sqlml.rewrite.batch import rewrite_batches
 from sqlml.rewrite.predict import rewrite_predictions, signature
+from sqlml.rewrite.table_functions import rewrite_table_functions
 from sqlml.statements import Statement, split
 
 Progress = Callable[[str], None]
@@ -82,7 +83,7 @@ class Connection:
             self._progress: Progress = progress
         else:
             self._progress = _stderr_progress if progress else _silent
-        self._session = commands.Session(backend, self._progress, self._engine_sql)
+        self._session = commands.Session(backend, self._progress, self._engine_sql, self.read)
         self._closed = False
 
     # -- public API --------------------------------------------------------------------
@@ -186,6 +187,7 @@ class Connection:
         return trees[0]
 
     def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
+        rewrite_table_functions(tree, self._session)
         _name_bare_predictions(tree)
         names: dict[str, str] = {}
         if self.backend.batch_predict:
@@ -199,7 +201,7 @@ class Connection:
         names |= rewrite_predictions(tree, self.backend.catalog.get, self.backend.function_schema)
         if used is not None:
             used.update(names)
-        leftover = next(tree.find_all(ml.MLStatement, ml.MLPredict), None)
+        leftover = next(tree.find_all(ml.MLStatement, ml.MLPredict, ml.MLTableFunction), None)
         if leftover is not None:
             raise UnsupportedError(f"{leftover.key} cannot be used inside another statement")
         try:

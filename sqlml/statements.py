@@ -8,6 +8,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
+from sqlml.dialects.grammar import ML_TABLE_FUNCTIONS
 from sqlml.errors import SqlmlSyntaxError
 
 # (first word, second word) pairs that open a sqlml statement; None matches anything.
@@ -88,9 +89,10 @@ def _is_ml(tokens: list[Token]) -> bool:
         return True
     if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] == ["MODEL"]:
         return True
+    calls = [i for i, t in enumerate(tokens[:-1]) if tokens[i + 1].token_type == TokenType.L_PAREN]
     return any(
-        word in _ML_FUNCTIONS
-        and i + 1 < len(tokens)
-        and tokens[i + 1].token_type == TokenType.L_PAREN
-        for i, word in enumerate(words)
+        words[i] in _ML_FUNCTIONS
+        # BigQuery's ML.<function>(MODEL ...)
+        or (words[i] in ML_TABLE_FUNCTIONS and words[i - 2 : i] == ["ML", "."])
+        for i in calls
     )

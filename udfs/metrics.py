@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -14,12 +15,22 @@ def primary_metric(task: str) -> str:
     return "roc_auc" if task == "classification" else "r2"
 
 
-def classification(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float | None]:
+def predicted_classes(probabilities: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class indices: the most probable class; for two classes and a ``threshold``, the
+    positive one (index 1) wherever its probability is above the threshold."""
+    if threshold is not None and probabilities.shape[1] == 2:
+        return (probabilities[:, 1] > threshold).astype(np.int64)
+    return probabilities.argmax(axis=1)
+
+
+def classification(
+    y_true: np.ndarray, probabilities: np.ndarray, threshold: float | None = None
+) -> dict[str, float | None]:
     """Metrics of class indices ``y_true`` against per-class probabilities (macro for >2)."""
     from sklearn import metrics
 
     n_classes = probabilities.shape[1]
-    y_pred = probabilities.argmax(axis=1)
+    y_pred = predicted_classes(probabilities, threshold)
     labels = list(range(n_classes))
     average = "binary" if n_classes == 2 else "macro"
     with warnings.catch_warnings():
@@ -55,11 +66,19 @@ def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        mse = metrics.mean_squared_error(y_true, y_pred)
+        non_negative = bool((y_true >= 0).all() and (y_pred >= 0).all())
         return _defined(
             {
-                "rmse": np.sqrt(metrics.mean_squared_error(y_true, y_pred)),
+                "rmse": np.sqrt(mse),
                 "mae": metrics.mean_absolute_error(y_true, y_pred),
                 "r2": metrics.r2_score(y_true, y_pred) if len(y_true) > 1 else None,
+                "mse": mse,
+                "msle": metrics.mean_squared_log_error(y_true, y_pred) if non_negative else None,
+                "median_ae": metrics.median_absolute_error(y_true, y_pred),
+                "explained_variance": (
+                    metrics.explained_variance_score(y_true, y_pred) if len(y_true) > 1 else None
+                ),
             }
         )
 
@@ -67,3 +86,52 @@ def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None
 def _defined(values: dict[str, float | None]) -> dict[str, float | None]:
     """NULL (None) for a metric that is undefined on these rows; scikit-learn says NaN."""
     return {k: None if v is None or np.isnan(v) else float(v) for k, v in values.items()}
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
+    """Counts [expected class][predicted class] of class indices."""
+    cells = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return cells.reshape(n_classes, n_classes).tolist()
+
+
+ROC_POINTS = 101  # default thresholds: the positive-class probability's percentiles
+
+
+def roc_curve(
+    y_true: np.ndarray, positive: np.ndarray, thresholds: list[float] | None = None
+) -> list[dict[str, float | int | None]]:
+    """Per threshold (ascending), the counts of predicting the positive class (index 1)
+    where its probability is above the threshold, with recall and false positive rate."""
+    if thresholds is None:
+        thresholds = np.unique(np.quantile(positive, np.linspace(0, 1, ROC_POINTS))).tolist()
+    positives = np.sort(positive[y_true == 1])
+    negatives = np.sort(positive[y_true != 1])
+    points = []
+    for threshold in sorted(thresholds):
+        tp = len(positives) - int(np.searchsorted(positives, threshold, "right"))
+        fp = len(negatives) - int(np.searchsorted(negatives, threshold, "right"))
+        fn, tn = len(positives) - tp, len(negatives) - fp
+        points.append(
+            {
+                "threshold": float(threshold),
+                "recall": tp / (tp + fn) if tp + fn else None,
+                "false_positive_rate": fp / (fp + tn) if fp + tn else None,
+                "true_positives": tp,
+                "false_positives": fp,
+                "true_negatives": tn,
+                "false_negatives": fn,
+            }
+        )
+    return points
+
+
+def curves(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """What a classifier's hold-out rows tell beyond its metrics: the confusion matrix and,
+    for two classes, the ROC curve (ML.CONFUSION_MATRIX / ML.ROC_CURVE without new data)."""
+    n_classes = probabilities.shape[1]
+    result: dict[str, Any] = {
+        "confusion_matrix": confusion_matrix(y_true, predicted_classes(probabilities), n_classes)
+    }
+    if n_classes == 2:
+        result["roc_curve"] = roc_curve(y_true, probabilities[:, 1])
+    return result

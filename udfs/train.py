@@ -104,6 +104,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         round_thresholds_down_to_float32(pipeline.steps[-1][1])
     clock.lap("fit")
 
+    training_loss = _training_loss(pipeline, training, y[train_idx], task)
     progress("converting to ONNX")
     metadata: dict[str, Any] = {
         "task": task,
@@ -132,6 +133,8 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         predictor = Predictor(onnx, metadata, threads=os.cpu_count() or 1)
         scores = predictor.scores_from_inputs(_onnx_inputs(holdout, features))
         metadata["metrics"] = _metrics(task, y[test_idx], scores)
+        if task == "classification":
+            metadata["curves"] = metrics.curves(y[test_idx], scores)
         # ONNX against the native pipeline on a sample: the conversion's parity, recorded.
         sample = slice(0, PARITY_ROWS)
         native = (
@@ -142,6 +145,15 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         metadata["parity_max_abs_diff"] = float(np.max(np.abs(scores[sample] - native)))
     clock.lap("evaluate")
     metadata["importance"] = _importance(pipeline, features)
+    if algo.name == "lightgbm":  # how often each column splits (BigQuery's importance_weight)
+        metadata["importance_split"] = _importance(pipeline, features, "split", normalise=False)
+    metadata["feature_info"] = _feature_info(frame, features)
+    metadata["training_info"] = {
+        "iterations": _iterations(pipeline.steps[-1][1]),
+        "loss": training_loss,
+        "eval_loss": _eval_loss(task, metadata["metrics"]),
+        "learning_rate": _learning_rate(pipeline.steps[-1][1]),
+    }
     metadata["timings"] = clock.laps
     return TrainedModel(onnx=onnx, metadata=metadata)
 
@@ -326,11 +338,65 @@ def _metrics(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float | 
     return metrics.regression(y, scores)
 
 
-def _importance(pipeline: Any, features: list[Feature]) -> list[list[Any]]:
-    """Importance per input column (one-hot columns summed back), largest first."""
+def _training_loss(pipeline: Any, training: Any, y: np.ndarray, task: str) -> float | None:
+    """Log loss (classification) or mean squared error on up to PARITY_ROWS training rows."""
+    sample = slice(0, PARITY_ROWS)
+    if task == "classification":
+        loss = metrics.classification(y[sample], pipeline.predict_proba(training.iloc[sample]))
+        return loss["log_loss"]
+    return metrics.regression(y[sample], pipeline.predict(training.iloc[sample]))["mse"]
+
+
+def _eval_loss(task: str, held_out: dict[str, float | None]) -> float | None:
+    return held_out.get("log_loss" if task == "classification" else "mse")
+
+
+def _iterations(model: Any) -> int:
+    """Boosting rounds, solver iterations or trees: how long the model trained."""
+    if hasattr(model, "booster_"):
+        return int(model.booster_.current_iteration())
+    if hasattr(model, "n_iter_"):
+        return int(np.max(model.n_iter_))
+    return int(getattr(model, "n_estimators", 1))
+
+
+def _learning_rate(model: Any) -> float | None:
+    params = model.get_params()
+    rate = params.get("learning_rate_init", params.get("learning_rate"))
+    return float(rate) if isinstance(rate, int | float) else None
+
+
+def _feature_info(frame: Any, features: list[Feature]) -> list[dict[str, Any]]:
+    """Per input column, statistics of the training rows (BigQuery's ML.FEATURE_INFO)."""
+    info = []
+    for feature in features:
+        column = frame[feature.name]
+        row: dict[str, Any] = {"input": feature.name, "null_count": int(column.isna().sum())}
+        if feature.kind == "categorical":
+            row["category_count"] = int(column.nunique(dropna=True))
+        else:
+            values = column.to_numpy(dtype=np.float64)
+            values = values[~np.isnan(values)]
+            if len(values):
+                row |= {
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                    "mean": float(values.mean()),
+                    "median": float(np.median(values)),
+                    "stddev": float(values.std(ddof=1)) if len(values) > 1 else None,
+                }
+        info.append(row)
+    return info
+
+
+def _importance(
+    pipeline: Any, features: list[Feature], kind: str = "gain", normalise: bool = True
+) -> list[list[Any]]:
+    """Importance per input column (one-hot columns summed back), largest first; for
+    LightGBM by ``kind`` (gain or split count)."""
     model = pipeline.steps[-1][1]
     if hasattr(model, "booster_"):
-        raw = model.booster_.feature_importance(importance_type="gain")
+        raw = model.booster_.feature_importance(importance_type=kind)
     elif hasattr(model, "feature_importances_"):
         raw = model.feature_importances_
     elif hasattr(model, "coef_"):
@@ -354,7 +420,7 @@ def _importance(pipeline: Any, features: list[Feature]) -> list[list[Any]]:
         for column, width in zip(columns, widths, strict=True):
             totals[column] = float(raw[position : position + width].sum())
             position += width
-    norm = sum(totals.values()) or 1.0
+    norm = (sum(totals.values()) or 1.0) if normalise else 1.0
     ranked = sorted(totals.items(), key=lambda item: -item[1])
     return [[name, value / norm] for name, value in ranked]
 

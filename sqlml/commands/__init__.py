@@ -22,6 +22,7 @@ class Session:
     backend: Backend
     progress: Progress
     to_engine_sql: Callable[[exp.Expr], str]  # rewrite + generate a query for the engine
+    dialect: str = "duckdb"  # the dialect statements are written in (the client's read=)
 
     def notice(self, message: str) -> None:
         """Said, never silent: a Python warning, and a progress line (PostgreSQL: NOTICE)."""
@@ -35,6 +36,7 @@ def run(statement: ml.MLStatement, session: Session) -> Result:
     handlers: dict[type, Callable[[ml.MLStatement, Session], Result]] = {
         ml.CreateModel: create_model.create_model,
         ml.ShowModels: manage.show_models,
+        ml.ShowModel: manage.show_model,
         ml.ShowModelVersions: manage.show_versions,
         ml.DescribeModel: manage.describe_model,
         ml.EvaluateModel: manage.evaluate_model,

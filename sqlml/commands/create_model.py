@@ -7,7 +7,8 @@ import time
 import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session, compat
+from sqlml.commands import Session, bigquery, redshift, transform
+from sqlml.commands.compat import Translated
 from sqlml.dialects import expressions as ml
 from sqlml.errors import ModelExistsError, SqlmlSyntaxError, UnsupportedError
 from sqlml.result import ArrowResult, Result
@@ -40,20 +41,34 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
                 f"model {name!r} already exists; use CREATE OR REPLACE MODEL to train a new "
                 "version, or CREATE MODEL IF NOT EXISTS"
             )
-    if node.args.get("features"):
+    if node.args.get("features") and not node.args.get("redshift"):
         raise UnsupportedError("FEATURES (feature tables) is not available yet")
-    target, algorithm_name, task, options = _clauses(node, session)
-    algorithm = udfs.algorithms.algorithm(algorithm_name or DEFAULT_ALGORITHM)
-    _, hyperparameters = udfs.algorithms.split_options(options)
+    query = node.args.get("query")
+    projections = node.args.get("transform")
+    if projections and query is not None:  # BigQuery's TRANSFORM: train on its select list
+        transform.check(projections)
+        query = transform.over(query, projections)
+    query_sql = session.to_engine_sql(query) if query is not None else None
+    clauses = _clauses(node, session, query_sql)
+    if projections:
+        clauses.annotations["transform"] = transform.annotation(projections, session.dialect)
+    for notice in clauses.notices:
+        session.notice(notice)
+    algorithm = udfs.algorithms.algorithm(clauses.algorithm or DEFAULT_ALGORITHM)
+    _, hyperparameters = udfs.algorithms.split_options(clauses.options)
     algorithm.check_options(hyperparameters)
     function_name = node.args.get("function")
     if function_name:
         _check_function_name(session, name, function_name)
 
     request = udfs.train.TrainRequest(
-        target=target, algorithm=algorithm.name, task=task, options=options
+        target=clauses.target,
+        algorithm=algorithm.name,
+        task=clauses.task,
+        options=clauses.options,
+        annotations=clauses.annotations,
     )
-    query_sql = session.to_engine_sql(node.args["query"])
+    assert query_sql is not None  # only Redshift's bring-your-own-model has none: refused
     version = backend.create_model(name, query_sql, request, function_name, session.progress)
     model = catalog.get(name, version)
     metric = udfs.metrics.primary_metric(model.task)
@@ -76,20 +91,21 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     )
 
 
-def _clauses(node: ml.CreateModel, session: Session) -> tuple[str, str | None, str | None, dict]:
-    """(target, algorithm, task, options) from sqlml's clauses or BigQuery's OPTIONS."""
+def _clauses(node: ml.CreateModel, session: Session, query_sql: str | None) -> Translated:
+    """What to train, from sqlml's clauses, BigQuery's OPTIONS or Redshift ML's clauses."""
     options = dict(node.args.get("options") or {})
-    if compat.is_bigquery_form(options):
-        translated = compat.from_bigquery(options, node.args)
-        for notice in translated.notices:
-            session.notice(notice)
-        return translated.target, translated.algorithm, translated.task, translated.options
+    if node.args.get("redshift"):
+        return redshift.from_redshift(node.args, session, query_sql)
+    if bigquery.is_bigquery_form(options):
+        return bigquery.from_bigquery(options, node.args)
     if not node.args.get("target"):
         raise SqlmlSyntaxError(
             "CREATE MODEL needs TARGET <label column> (or BigQuery's OPTIONS (input_label_cols "
             "= ['column']))"
         )
-    return node.args["target"], node.args.get("algorithm"), node.args.get("task"), options
+    return Translated(
+        node.args["target"], node.args.get("algorithm"), node.args.get("task"), options
+    )
 
 
 def _check_function_name(session: Session, model: str, function_name: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session
+from sqlml.commands import Session, transform
 from sqlml.dialects import expressions as ml
 from sqlml.result import ArrowResult, EmptyResult, Result
 
@@ -45,6 +45,70 @@ def show_models(node: ml.ShowModels, session: Session) -> Result:
             )
         )
     return ArrowResult.from_rows(columns, rows)
+
+
+def show_model(node: ml.ShowModel, session: Session) -> Result:
+    """Redshift's SHOW MODEL m: the model's facts as (key, value) rows, for every model."""
+    model = session.backend.catalog.get(node.this)
+    columns = {"key": pa.string(), "value": pa.string()}
+    rows = [(key, _text(value)) for key, value in _model_facts(model) if value is not None]
+    return ArrowResult.from_rows(columns, rows)
+
+
+def _model_facts(model: Any) -> list[tuple[str, Any]]:
+    meta = model.metadata
+    redshift = meta.get("annotations", {}).get("redshift", {})
+    features = meta["features"]
+    facts: list[tuple[str, Any]] = [
+        ("Model Name", model.name),
+        ("Model Version", model.version),
+        ("Model State", "READY"),  # a model is in the catalog only once trained
+        ("Creation Time", model.created_at.isoformat(sep=" ")),
+        ("Function Name", model.function_name),
+        # comma-separated: a type name can have spaces (double precision)
+        ("Function Parameters", ", ".join(f["name"] for f in features)),
+        ("Function Parameter Types", ", ".join(f["sql_type"] for f in features)),
+        ("Declared Parameter Types", ", ".join(redshift.get("function_types", [])) or None),
+        ("Target Column", meta["target"]),
+        ("Target Type", meta["target_sql_type"]),
+        ("Model Type", str(redshift.get("model_type", meta["algorithm"])).lower()),
+        ("Algorithm", meta["algorithm"]),
+        ("AUTO", redshift.get("auto")),
+        ("Problem Type", _problem_type(meta)),
+        ("Objective", redshift.get("objective")),
+        ("Classes", meta["classes"]),
+        ("Query", redshift.get("query")),
+        ("Train Rows", meta["rows_train"]),
+        ("Test Rows", meta["rows_test"]),
+    ]
+    facts += [(f"validation:{name}", value) for name, value in meta["metrics"].items()]
+    facts += [
+        ("Hyperparameters", meta["hyperparameters"]),
+        ("Options", meta["options"] or None),
+        ("Redshift Hyperparameters", redshift.get("hyperparameters") or None),
+        ("Preprocessors", redshift.get("preprocessors")),
+        ("IAM Role", _lower_word(redshift.get("iam_role"))),
+    ]
+    # Redshift's SETTINGS, as it shows them: S3_BUCKET is "S3 Bucket"
+    settings = redshift.get("settings", {})
+    facts += [(key.replace("_", " ").title(), value) for key, value in settings.items()]
+    return facts
+
+
+def _problem_type(meta: dict[str, Any]) -> str:
+    """Redshift's names: Regression, BinaryClassification, MulticlassClassification."""
+    if meta["task"] != "classification":
+        return "Regression"
+    return "BinaryClassification" if len(meta["classes"]) == 2 else "MulticlassClassification"
+
+
+def _lower_word(value: Any) -> Any:
+    """IAM_ROLE default is a word, shown as Redshift does; an ARN string is kept as it is."""
+    return value.lower() if value == "DEFAULT" else value
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def show_versions(node: ml.ShowModelVersions, session: Session) -> Result:
@@ -128,7 +192,8 @@ def evaluate_model(node: ml.EvaluateModel, session: Session) -> Result:
     if query is None:
         metrics = model.metadata["metrics"]
     else:
-        metrics = session.backend.evaluate(model.name, session.to_engine_sql(query))
+        rows = transform.model_rows(model, query)  # through the model's TRANSFORM, if any
+        metrics = session.backend.evaluate(model.name, session.to_engine_sql(rows))
     names = (
         udfs.metrics.CLASSIFICATION_METRICS
         if model.task == "classification"

@@ -9,7 +9,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 from sqlglot.tokens import TokenType
 
-from sqlml.dialects.grammar import ML_FUNCTIONS, ML_WORDS, MLGrammar
+from sqlml.dialects.grammar import ML_FUNCTION_PARSERS, ML_FUNCTIONS, ML_WORDS, MLGrammar
 
 __all__ = ["ML_WORDS", "READABLE", "SqlmlDuckDB", "SqlmlPostgres", "ml_dialect"]
 
@@ -30,10 +30,9 @@ def _with_ml_grammar(base: type[Dialect], name: str) -> type[Dialect]:
 
     class Parser(MLGrammar, base.parser_class):  # type: ignore[misc,name-defined]
         FUNCTIONS = {**base.parser_class.FUNCTIONS, **ML_FUNCTIONS}
-        # BigQuery parses PREDICT(...) itself (its ML.PREDICT form): sqlml's wins.
-        FUNCTION_PARSERS = {
-            k: v for k, v in base.parser_class.FUNCTION_PARSERS.items() if k not in ML_FUNCTIONS
-        }
+        # BigQuery parses ML.PREDICT(...) itself: sqlml's parser reads both its PREDICT
+        # and BigQuery's table functions.
+        FUNCTION_PARSERS = {**base.parser_class.FUNCTION_PARSERS, **ML_FUNCTION_PARSERS}
 
     return type(name, (base,), {"Tokenizer": Tokenizer, "Parser": Parser})
 

@@ -23,6 +23,8 @@ class CreateModel(MLStatement):
         "function": False,
         "features": False,  # list[FeatureSource]
         "options": False,  # dict[str, python value]
+        "transform": False,  # list[exp.Expr]: BigQuery's TRANSFORM select list
+        "redshift": False,  # dict: Redshift ML's clauses as written (IAM_ROLE, MODEL_TYPE, ...)
         "replace": False,
         "if_not_exists": False,
     }
@@ -34,6 +36,12 @@ class FeatureSource(exp.Expression):
 
 class ShowModels(MLStatement):
     arg_types = {}
+
+
+class ShowModel(MLStatement):
+    """Redshift's SHOW MODEL m: the model's facts as (key, value) rows."""
+
+    arg_types = {"this": True}
 
 
 class ShowModelVersions(MLStatement):
@@ -71,3 +79,16 @@ class MLPredict(exp.Expression, exp.Func):
 
     arg_types = {"this": True, "expressions": False, "proba": False}
     is_var_len_args = True
+
+
+class MLTableFunction(exp.Expression):
+    """BigQuery ML's table functions, ML.<name>(MODEL m [, TABLE t | (query)] [, STRUCT(...)]):
+    PREDICT becomes a query over the input; the others are answered from the catalog."""
+
+    arg_types = {
+        "this": True,  # the function's name, upper case: PREDICT, EVALUATE, ROC_CURVE, ...
+        "model": True,  # model name (str, normalised)
+        "query": False,  # exp.Query: the input rows
+        "params": False,  # dict[str, python value]: the STRUCT(value AS name, ...)
+        "thresholds": False,  # list[float]: ROC_CURVE's GENERATE_ARRAY / ARRAY
+    }

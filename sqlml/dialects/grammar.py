@@ -13,7 +13,35 @@ from sqlml.dialects import expressions as ml
 # of them is plain SQL and goes to the engine untouched.
 ML_WORDS = frozenset({"MODEL", "MODELS", "PREDICT", "PREDICT_PROBA"})
 
+# BigQuery ML's table functions, written ML.<name>(MODEL m, ...).
+ML_TABLE_FUNCTIONS = frozenset(
+    {
+        "PREDICT",
+        "EVALUATE",
+        "FEATURE_IMPORTANCE",
+        "GLOBAL_EXPLAIN",
+        "TRAINING_INFO",
+        "FEATURE_INFO",
+        "CONFUSION_MATRIX",
+        "ROC_CURVE",
+        "EXPLAIN_PREDICT",  # recognised, to say it is not available
+    }
+)
+
 _CREATE_MODEL_CLAUSES = ("TARGET", "PREDICT", "TASK", "USING", "FUNCTION", "FEATURES", "OPTIONS")
+# Redshift ML's clauses: read here as written, given meaning by sqlml.commands.redshift.
+REDSHIFT_CLAUSES = (
+    "IAM_ROLE",
+    "AUTO",
+    "MODEL_TYPE",
+    "PROBLEM_TYPE",
+    "OBJECTIVE",
+    "PREPROCESSORS",
+    "HYPERPARAMETERS",
+    "SETTINGS",
+    "RETURNS",
+    "SAGEMAKER",
+)
 
 
 def _name_of(identifier: exp.Expr) -> str:
@@ -99,7 +127,9 @@ class MLGrammar:
             "if_not_exists": if_not_exists,
             "features": [],
             "options": {},
+            "redshift": {},
         }
+        redshift = args["redshift"]
         query = None
         while self._curr and self._curr.token_type != TokenType.SEMICOLON:
             clause = self._curr
@@ -107,6 +137,9 @@ class MLGrammar:
             if word == "AS" and query is None:
                 self._advance()
                 query = self._parse_ml_query()
+            elif word == "FROM" and self._next and self._next.token_type == TokenType.STRING:
+                self._advance()  # Redshift's FROM 'job_name': bring your own model
+                self._set_once(redshift, "job_name", self._parse_string().name, clause)
             elif word == "FROM" and query is None:
                 self._advance()
                 query = self._parse_ml_from()
@@ -121,22 +154,34 @@ class MLGrammar:
                 self._set_once(args, "algorithm", self._parse_ml_word(), clause)
             elif word == "FUNCTION":
                 self._advance()
-                self._set_once(args, "function", self._parse_model_name(), clause)
+                self._set_once(args, "function", self._parse_ml_function_name(), clause)
+                if self._curr and self._curr.token_type == TokenType.L_PAREN:
+                    # Redshift's FUNCTION f (type, ...): the declared argument types
+                    types = self._parse_wrapped_csv(self._parse_ml_type_as_written)
+                    redshift["function_types"] = types
             elif word == "FEATURES":
                 self._advance()
                 args["features"].extend(self._parse_csv(self._parse_ml_feature_source))
             elif word == "OPTIONS":
                 self._advance()
                 self._parse_ml_options(args["options"])
+            elif word == "TRANSFORM":  # BigQuery's TRANSFORM (expr AS name, ...)
+                self._advance()
+                projections = self._parse_wrapped_csv(self._parse_expression)
+                self._set_once(args, "transform", projections, clause)
+            elif word in REDSHIFT_CLAUSES:
+                self._advance()
+                self._set_once(redshift, word.lower(), self._parse_redshift_clause(word), clause)
             else:
-                expected = ", ".join((*_CREATE_MODEL_CLAUSES, "AS", "FROM"))
+                expected = ", ".join((*_CREATE_MODEL_CLAUSES, *REDSHIFT_CLAUSES, "AS", "FROM"))
                 self.raise_error(
                     f"Unexpected {self._curr.text!r} in CREATE MODEL; expected one of {expected}"
                 )
-        if query is None:
+        if query is None and "job_name" not in redshift:
             self.raise_error("CREATE MODEL needs its training data: AS SELECT ... or FROM table")
-        # Without TARGET, BigQuery's OPTIONS (input_label_cols = [...]) names the label.
-        if "target" not in args and "input_label_cols" not in args["options"]:
+        # Without TARGET, BigQuery's OPTIONS (input_label_cols = [...]) names the label; a
+        # Redshift statement's missing TARGET is told in Redshift's terms when it is run.
+        if "target" not in args and "input_label_cols" not in args["options"] and not redshift:
             self.raise_error(
                 "CREATE MODEL needs TARGET <label column> (or BigQuery's "
                 "OPTIONS (input_label_cols = ['column']))"
@@ -146,9 +191,13 @@ class MLGrammar:
     def _parse_ml_show(self) -> exp.Expr | None:
         if self._match_text_seq("MODELS"):
             return ml.ShowModels()
-        if self._match_text_seq("MODEL", "VERSIONS"):
+        if not self._match_text_seq("MODEL"):
+            return None
+        if self._match_text_seq("VERSIONS"):  # a model named versions is quoted: "versions"
             return ml.ShowModelVersions(this=self._parse_model_name())
-        return None
+        if self._match(TokenType.ALL):  # Redshift's SHOW MODEL ALL: every model
+            return ml.ShowModels()
+        return ml.ShowModel(this=self._parse_model_name())
 
     def _parse_ml_describe(self) -> exp.Expr | None:
         following = self._next and self._next.token_type != TokenType.SEMICOLON
@@ -209,6 +258,16 @@ class MLGrammar:
             self.raise_error(f"Expected a model name, not {table.sql()}", token)
             raise
 
+    def _parse_ml_function_name(self) -> str:
+        """A (qualified) function name, stopping before Redshift's ( argument types )."""
+        token = self._curr
+        parts = [self._parse_id_var(any_token=False)]
+        while self._match(TokenType.DOT):
+            parts.append(self._parse_id_var(any_token=False))
+        if not all(isinstance(p, exp.Identifier) for p in parts):
+            self.raise_error("Expected a function name", token)
+        return ".".join(p.name if p.quoted else p.name.lower() for p in parts)
+
     def _parse_ml_column_name(self) -> str:
         token = self._curr
         identifier = self._parse_id_var(any_token=False)
@@ -253,6 +312,73 @@ class MLGrammar:
             ):
                 self.raise_error("Expected , or ) in OPTIONS")
 
+    # -- Redshift ML's clauses --------------------------------------------------------
+
+    def _parse_redshift_clause(self, word: str) -> Any:
+        """The value of one Redshift clause, as plain Python (its meaning is elsewhere)."""
+        if word == "AUTO":
+            return self._parse_redshift_switch(word)
+        if word == "HYPERPARAMETERS":
+            if not self._match(TokenType.DEFAULT):
+                self.raise_error("Expected DEFAULT or DEFAULT EXCEPT (...) after HYPERPARAMETERS")
+            return self._parse_redshift_pairs(word) if self._match(TokenType.EXCEPT) else {}
+        if word == "SETTINGS":
+            return self._parse_redshift_pairs(word)
+        if word == "RETURNS":
+            return self._parse_ml_type_as_written()
+        # IAM_ROLE default | 'arn'; MODEL_TYPE X; PROBLEM_TYPE (X); OBJECTIVE 'x'; ...
+        wrapped = self._match(TokenType.L_PAREN)
+        value = self._parse_redshift_value(word)
+        if wrapped and not self._match(TokenType.R_PAREN):
+            self.raise_error(f"Expected ) after {word} ({value}")
+        return value
+
+    def _parse_ml_type_as_written(self) -> str:
+        start = self._curr
+        if self._parse_types() is None:
+            self.raise_error("Expected a data type", start)
+        return self._find_sql(start, self._prev)
+
+    def _parse_redshift_switch(self, word: str) -> bool:
+        token = self._curr
+        if token is None or token.text.upper() not in ("ON", "OFF"):
+            self.raise_error(f"Expected ON or OFF after {word}", token or self._prev)
+            raise AssertionError  # raise_error raises
+        self._advance()
+        return token.text.upper() == "ON"
+
+    def _parse_redshift_value(self, clause: str) -> Any:
+        """A string, a number or a word (ON / OFF / DEFAULT / XGBOOST ...)."""
+        token = self._curr
+        ends = (TokenType.SEMICOLON, TokenType.R_PAREN, TokenType.SENTINEL)
+        if token is None or token.token_type in ends:
+            self.raise_error(f"Expected a value for {clause}", self._prev)
+        if token.token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.DASH):
+            return literal_value(self._parse_unary())
+        self._advance()
+        return token.text.upper()
+
+    def _parse_redshift_pairs(self, clause: str) -> dict[str, Any]:
+        """( KEY value [, ...] ): Redshift writes no = between them (accepted too)."""
+        if not self._match(TokenType.L_PAREN):
+            self.raise_error(f"Expected ( after {clause}")
+        pairs: dict[str, Any] = {}
+        while not self._match(TokenType.R_PAREN):
+            token = self._curr
+            key = self._parse_var(any_token=True)
+            if key is None:
+                self.raise_error(f"Expected a name in {clause} (...)", token)
+            name = key.name.upper()
+            if name in pairs:
+                self.raise_error(f"{clause} {name} is given twice", token)
+            self._match(TokenType.EQ)
+            pairs[name] = self._parse_redshift_value(f"{clause} {name}")
+            if not self._match(TokenType.COMMA) and not (
+                self._curr and self._curr.token_type == TokenType.R_PAREN
+            ):
+                self.raise_error(f"Expected , or ) in {clause} (...)")
+        return pairs
+
     def _parse_ml_query(self) -> exp.Expr:
         token = self._curr
         query = self._parse_select(nested=True, parse_subquery_alias=False)
@@ -271,6 +397,75 @@ class MLGrammar:
             self.raise_error("Expected a table name or (query)", token)
         return exp.select("*").from_(table)
 
+    # -- BigQuery ML's table functions ------------------------------------------------
+
+    def _parse_ml_table_function(self, name: str) -> exp.Expr:
+        """After ``ML.<name>(``: MODEL m, then an optional TABLE t or (query), then an
+        optional STRUCT(value AS name, ...) or threshold array. Without MODEL it is an
+        ordinary call (sqlml's PREDICT(m, ...), or someone's own function)."""
+        if not self._match_text_seq("MODEL"):
+            args = self._parse_csv(self._parse_lambda)
+            builder = ML_FUNCTIONS.get(name)
+            return builder(args) if builder else exp.Anonymous(this=name, expressions=args)
+        node = ml.MLTableFunction(this=name, model=self._parse_model_name())
+        while self._match(TokenType.COMMA):
+            token = self._curr
+            if self._match_text_seq("TABLE") or (token and token.token_type == TokenType.L_PAREN):
+                self._ml_set_argument(node, "query", self._parse_ml_from(), token, name)
+            elif self._match_text_seq("STRUCT"):
+                self._ml_set_argument(node, "params", self._parse_ml_struct(), token, name)
+            else:
+                self._ml_set_argument(node, "thresholds", self._parse_ml_numbers(), token, name)
+        return node
+
+    def _ml_set_argument(
+        self, node: exp.Expr, key: str, value: Any, token: Any, function: str
+    ) -> None:
+        if node.args.get(key) is not None:
+            self.raise_error(f"ML.{function} takes one {key} argument", token)
+        node.set(key, value)
+
+    def _parse_ml_struct(self) -> dict[str, Any]:
+        """STRUCT(0.6 AS threshold, ...) as {name: value}."""
+        values: dict[str, Any] = {}
+        self._match_l_paren()
+        while not self._match(TokenType.R_PAREN):
+            token = self._curr
+            node = self._parse_bitwise()
+            if not self._match(TokenType.ALIAS):
+                self.raise_error("Expected value AS name in STRUCT(...)", token)
+            name = self._parse_ml_word()
+            try:
+                values[name] = literal_value(node)
+            except (TypeError, AttributeError):
+                self.raise_error(f"STRUCT field {name} needs a literal value", token)
+            self._match(TokenType.COMMA)
+        return values
+
+    def _parse_ml_numbers(self) -> list[float]:
+        """GENERATE_ARRAY(start, end, step) or [a, b, ...]: ROC_CURVE's thresholds."""
+        token = self._curr
+        node = self._parse_bitwise()
+        try:
+            if isinstance(node, exp.Array):
+                return [float(literal_value(v)) for v in node.expressions]
+            if isinstance(node, exp.GenerateSeries) or (
+                isinstance(node, exp.Anonymous) and node.name.upper() == "GENERATE_ARRAY"
+            ):
+                start, end, step = (float(literal_value(a)) for a in _call_arguments(node))
+                count = round((end - start) / step) + 1 if step > 0 else 0
+                return [round(start + i * step, 12) for i in range(max(count, 0))]
+        except (TypeError, ValueError, AttributeError):
+            pass
+        self.raise_error("Expected TABLE t, (query), STRUCT(...) or GENERATE_ARRAY(...)", token)
+        raise AssertionError  # raise_error raises
+
+
+def _call_arguments(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Anonymous):
+        return list(node.expressions)
+    return [node.args.get(k) for k in ("start", "end", "step")]
+
 
 def build_predict(proba: bool):
     def builder(args: list[exp.Expr]) -> ml.MLPredict:
@@ -281,3 +476,12 @@ def build_predict(proba: bool):
 
 
 ML_FUNCTIONS = {"PREDICT": build_predict(False), "PREDICT_PROBA": build_predict(True)}
+
+
+def _table_function_parser(name: str):
+    return lambda parser: parser._parse_ml_table_function(name)
+
+
+ML_FUNCTION_PARSERS = {
+    **{name: _table_function_parser(name) for name in ML_TABLE_FUNCTIONS},
+}

@@ -691,3 +691,69 @@ def test_mixed_script_marks_each_statement(dialect):
         SHOW MODELS;
     """
     assert [s.is_ml for s in split(script, dialect)] == [False, True, True, False, True]
+
+
+# -- Redshift ML's CREATE MODEL form and SHOW MODEL -------------------------------------------
+
+
+def test_redshift_clauses_are_read_as_written_in_any_order(dialect):
+    tree = parse_one(
+        dialect,
+        "CREATE MODEL m FROM (SELECT * FROM t) TARGET y FUNCTION Fn (varchar(2), int, "
+        "double precision) IAM_ROLE 'arn:aws:iam::1:role/r' SETTINGS (S3_BUCKET 'b', "
+        "S3_GARBAGE_COLLECT OFF, MAX_CELLS 1000) AUTO OFF MODEL_TYPE xgboost "
+        "PROBLEM_TYPE ( BINARY_CLASSIFICATION ) OBJECTIVE 'binary:logistic' PREPROCESSORS '[]' "
+        "HYPERPARAMETERS DEFAULT EXCEPT (NUM_ROUND '10', eta 0.3, LAMBDA = -1)",
+    )
+    assert isinstance(tree, ml.CreateModel)
+    assert (tree.args["target"], tree.args["function"]) == ("y", "fn")
+    assert tree.args["redshift"] == {
+        "function_types": ["varchar(2)", "int", "double precision"],
+        "iam_role": "arn:aws:iam::1:role/r",
+        "settings": {"S3_BUCKET": "b", "S3_GARBAGE_COLLECT": "OFF", "MAX_CELLS": 1000},
+        "auto": False,
+        "model_type": "XGBOOST",
+        "problem_type": "BINARY_CLASSIFICATION",
+        "objective": "binary:logistic",
+        "preprocessors": "[]",
+        "hyperparameters": {"NUM_ROUND": "10", "ETA": 0.3, "LAMBDA": -1},
+    }
+
+
+def test_redshift_defaults_and_bring_your_own_model(dialect):
+    tree = parse_one(dialect, "CREATE MODEL m FROM t TARGET y FUNCTION f IAM_ROLE default AUTO ON")
+    assert tree.args["redshift"] == {"iam_role": "DEFAULT", "auto": True}
+    tree = parse_one(dialect, "CREATE MODEL m FROM 'job-1' FUNCTION f (int) RETURNS float")
+    assert tree.args["query"] is None
+    assert tree.args["redshift"] == {
+        "job_name": "job-1",
+        "function_types": ["int"],
+        "returns": "float",
+    }
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("CREATE MODEL m FROM t TARGET y AUTO MAYBE", "Expected ON or OFF after AUTO"),
+        (
+            "CREATE MODEL m FROM t TARGET y IAM_ROLE default IAM_ROLE default",
+            "IAM_ROLE is given twice",
+        ),
+        ("CREATE MODEL m FROM t TARGET y HYPERPARAMETERS (NUM_ROUND '1')", "Expected DEFAULT"),
+        ("CREATE MODEL m FROM t TARGET y SETTINGS (S3_BUCKET 'a', S3_BUCKET 'b')", "given twice"),
+        ("CREATE MODEL m FROM t TARGET y SETTINGS S3_BUCKET 'a'", "Expected ( after SETTINGS"),
+        ("CREATE MODEL m FROM t TARGET y MODEL_TYPE", "Expected a value for MODEL_TYPE"),
+    ],
+)
+def test_redshift_clause_syntax_errors_name_the_clause(dialect, sql, message):
+    assert message in parse_error(dialect, sql)["description"]
+
+
+def test_show_model_forms(dialect):
+    assert parse_one(dialect, "SHOW MODEL churn") == ml.ShowModel(this="churn")
+    assert isinstance(parse_one(dialect, "SHOW MODEL ALL"), ml.ShowModels)
+    assert parse_one(dialect, "show model versions churn") == ml.ShowModelVersions(this="churn")
+    # A model named versions or ALL is shown with a quoted name.
+    assert parse_one(dialect, 'SHOW MODEL "versions"') == ml.ShowModel(this="versions")
+    assert parse_one(dialect, 'SHOW MODEL "ALL"') == ml.ShowModel(this="ALL")

@@ -1,0 +1,155 @@
+"""BigQuery ML's table functions in FROM → plain subqueries the engine can run.
+
+ML.PREDICT(MODEL m, TABLE t | (query) [, STRUCT(threshold AS ...)]) becomes a query over the
+input rows, with PREDICT / PREDICT_PROBA calls that the later rewrites turn into the model's
+engine functions: `predicted_<label>` (and, for classifiers, `predicted_<label>_probs`, a
+list of (label, prob): a LIST of STRUCTs on DuckDB, a jsonb array on PostgreSQL), then the
+input columns, as BigQuery returns them. The other functions are answered by sqlml
+(sqlml/commands/ml_functions.py) and inlined as a VALUES list, so any SQL around them works.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from sqlml.commands import Session, ml_functions, transform
+from sqlml.dialects import expressions as ml
+from sqlml.errors import InputSchemaError
+
+_SQL_TYPES = {
+    pa.string(): "TEXT",
+    pa.float64(): "DOUBLE",
+    pa.int64(): "BIGINT",
+    pa.bool_(): "BOOLEAN",
+}
+_SOURCE, _SCORED = "_sqlml_src", "_sqlml_scored"
+
+
+def rewrite_table_functions(tree: exp.Expr, session: Session) -> None:
+    """Replace every ML.<function>(MODEL ...) in ``tree``, in place, by a subquery."""
+    for node in list(tree.find_all(ml.MLTableFunction)):
+        if node.this == "PREDICT":
+            query = predict_query(node, session)
+        else:
+            query = inline(ml_functions.answer(node, session))
+        holder = node.parent if isinstance(node.parent, exp.Table) else node
+        alias = holder.args.get("alias") if isinstance(holder, exp.Table) else None
+        subquery = exp.Subquery(
+            this=query, alias=alias or exp.TableAlias(this=exp.to_identifier(node.this.lower()))
+        )
+        holder.replace(subquery)
+
+
+def inline(table: pa.Table) -> exp.Select:
+    """A small table as ``SELECT CAST(c0 AS type) AS name, ... FROM (VALUES ...)``: its
+    values are literals written by sqlglot, never pasted text."""
+    names = table.column_names
+    types = [exp.DataType.build(_SQL_TYPES.get(f.type, "TEXT")) for f in table.schema]
+    rows = [list(row.values()) for row in table.to_pylist()]
+    if not rows:
+        nulls = [
+            exp.cast(exp.null(), t).as_(n, quoted=True) for n, t in zip(names, types, strict=True)
+        ]
+        return exp.select(*nulls).where(exp.false())
+    positions = [f"c{i}" for i in range(len(names))]
+    values = exp.values([tuple(exp.convert(v) for v in row) for row in rows], "_sqlml_v", positions)
+    return exp.select(
+        *(
+            exp.cast(exp.column(p), t).as_(n, quoted=True)
+            for p, t, n in zip(positions, types, names, strict=True)
+        )
+    ).from_(values)
+
+
+def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
+    model = session.backend.catalog.get(node.args["model"])
+    ml_functions.check_params(node)
+    query = node.args.get("query")
+    if query is None:
+        raise InputSchemaError(
+            f"ML.PREDICT needs input rows: ML.PREDICT(MODEL {model.name}, TABLE t | (query))"
+        )
+    threshold = ml_functions.threshold(node, model)
+    described = session.backend.describe(session.to_engine_sql(query.copy()))
+    meta = model.metadata
+    label = f"predicted_{meta['target']}"
+    classes = meta["classes"] if model.task == "classification" else []
+    binary = len(classes) == 2
+
+    # By name from the input's columns, or through the model's TRANSFORM.
+    arguments = transform.feature_arguments(model) or [
+        exp.Column(this=exp.Star(), table=exp.to_identifier(_SOURCE))
+    ]
+
+    def call(proba: bool) -> ml.MLPredict:
+        model_name = exp.to_identifier(model.name, quoted=True)
+        expressions = [a.copy() for a in arguments]
+        return ml.MLPredict(this=model_name, expressions=expressions, proba=proba)
+
+    scored: list[exp.Expr] = [exp.Column(this=exp.Star(), table=exp.to_identifier(_SOURCE))]
+    if classes:
+        scored.append(call(proba=True).as_("_sqlml_p"))
+    if not binary:
+        scored.append(call(proba=False).as_("_sqlml_label"))
+    inner = exp.select(*scored).from_(query.subquery(_SOURCE))
+
+    probability = exp.column("_sqlml_p", table=_SCORED)
+    if binary:  # one model call: the label is the positive class above the threshold
+        above = exp.GT(this=probability, expression=exp.convert(threshold or 0.5))
+        predicted: exp.Expr = exp.Case(
+            ifs=[exp.If(this=above, true=exp.convert(classes[1]))], default=exp.convert(classes[0])
+        )
+    else:
+        predicted = exp.column("_sqlml_label", table=_SCORED)
+    outputs = [predicted.as_(label, quoted=True)]
+    if classes:
+        probs = _probabilities(session.backend.name, classes, probability)
+        outputs.append(probs.as_(f"{label}_probs", quoted=True))
+    outputs += [
+        exp.column(exp.to_identifier(name, quoted=True), table=_SCORED) for name, _ in described
+    ]
+    return exp.select(*outputs).from_(inner.subquery(_SCORED))
+
+
+def _probabilities(engine: str, classes: list[Any], probability: exp.Expr) -> exp.Expr:
+    """BigQuery's ARRAY<STRUCT<label, prob>> from PREDICT_PROBA's answer: the positive
+    class's probability for two classes, a MAP / jsonb object of label → prob for more."""
+    pairs: list[tuple[exp.Expr, exp.Expr]] = []
+    for i, label in enumerate(classes):
+        if len(classes) == 2:
+            prob = (
+                probability.copy()
+                if i == 1
+                else exp.Sub(this=exp.convert(1), expression=probability.copy())
+            )
+        elif engine == "postgres":
+            prob = exp.Anonymous(
+                this="jsonb_extract_path",
+                expressions=[probability.copy(), exp.Literal.string(str(label))],
+            )
+        else:
+            prob = exp.Bracket(this=probability.copy(), expressions=[exp.convert(label)])
+        pairs.append((exp.convert(label), prob))
+    if engine == "postgres":
+        objects = [
+            exp.Anonymous(
+                this="jsonb_build_object",
+                expressions=[exp.Literal.string("label"), label, exp.Literal.string("prob"), prob],
+            )
+            for label, prob in pairs
+        ]
+        return exp.Anonymous(this="jsonb_build_array", expressions=objects)
+    return exp.Array(
+        expressions=[
+            exp.Struct(
+                expressions=[
+                    exp.PropertyEQ(this=exp.to_identifier("label"), expression=label),
+                    exp.PropertyEQ(this=exp.to_identifier("prob"), expression=prob),
+                ]
+            )
+            for label, prob in pairs
+        ]
+    )
