@@ -25,6 +25,7 @@ from sqlml.errors import (
 )
 from sqlml.result import Result
 from sqlml.rewrite.batch import rewrite_batches
+from sqlml.rewrite.features import rewrite_feature_lookups, rewrite_features_at_time
 from sqlml.rewrite.predict import rewrite_predictions, signature
 from sqlml.rewrite.table_functions import rewrite_table_functions
 from sqlml.statements import Statement, split
@@ -188,6 +189,8 @@ class Connection:
 
     def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
         rewrite_table_functions(tree, self._session)
+        rewrite_features_at_time(tree, self._session)
+        rewrite_feature_lookups(tree, self._session)
         _name_bare_predictions(tree)
         names: dict[str, str] = {}
         if self.backend.batch_predict:
@@ -201,7 +204,9 @@ class Connection:
         names |= rewrite_predictions(tree, self.backend.catalog.get, self.backend.function_schema)
         if used is not None:
             used.update(names)
-        leftover = next(tree.find_all(ml.MLStatement, ml.MLPredict, ml.MLTableFunction), None)
+        leftover = next(
+            tree.find_all(ml.MLStatement, ml.MLPredict, ml.MLTableFunction, ml.FeaturesAtTime), None
+        )
         if leftover is not None:
             raise UnsupportedError(f"{leftover.key} cannot be used inside another statement")
         try:

@@ -22,8 +22,14 @@ _ML_OPENINGS = {
     ("EXPLAIN", "MODEL"),
     ("DROP", "MODEL"),
     ("ALTER", "MODEL"),
+    ("CREATE", "FEATURE"),
+    ("REFRESH", "FEATURE"),
+    ("SHOW", "FEATURE"),
+    ("DESCRIBE", "FEATURE"),
+    ("DESC", "FEATURE"),
+    ("DROP", "FEATURE"),
 }
-_ML_FUNCTIONS = {"PREDICT", "PREDICT_PROBA"}
+_ML_FUNCTIONS = {"PREDICT", "PREDICT_PROBA", "FEATURES_AT_TIME"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ def _is_ml(tokens: list[Token]) -> bool:
     # `DESCRIBE model` alone describes a table named model.
     if opening in _ML_OPENINGS and (len(words) > 2 or opening[1] == "MODELS"):
         return True
-    if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] == ["MODEL"]:
+    if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] in (["MODEL"], ["FEATURE"]):
         return True
     calls = [i for i, t in enumerate(tokens[:-1]) if tokens[i + 1].token_type == TokenType.L_PAREN]
     return any(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlml.errors import ModelNotFoundError, close_matches
+from sqlml.errors import FeatureTableNotFoundError, ModelNotFoundError, close_matches
 
 from .metrics import primary_metric
 
@@ -50,6 +50,12 @@ def ddl(blob_type: str) -> list[str]:
             onnx {blob_type} NOT NULL,
             onnx_sha256 VARCHAR NOT NULL,
             created_at TIMESTAMP NOT NULL)""",
+        # A feature table's data is a table of its own name; this row is what defines it.
+        """CREATE TABLE IF NOT EXISTS sqlml.feature_tables (
+            name VARCHAR NOT NULL,
+            definition VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            refreshed_at TIMESTAMP NOT NULL)""",
         """CREATE OR REPLACE VIEW sqlml.models AS
             SELECT r.name, v.version, v.task, v.algorithm, v.target,
                    v.metric_name AS metric, v.metric_value AS metric_value,
@@ -216,3 +222,96 @@ class Catalog:
     def drop(self, name: str) -> None:
         self.db.run("DELETE FROM sqlml.model_versions WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_registry WHERE name = ?", [name])
+
+
+# -- feature tables ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    name: str
+    keys: list[str]
+    timestamp: str
+    ttl: str | None  # an interval as written, e.g. '30 days'
+    query: str  # the engine's SQL that REFRESH runs again
+    columns: list[list[str]]  # [name, engine type] of every column, in query order
+    created_at: dt.datetime
+    refreshed_at: dt.datetime
+
+    @property
+    def features(self) -> list[str]:
+        """The columns that are neither key nor timestamp."""
+        return [c for c, _ in self.columns if c not in self.keys and c != self.timestamp]
+
+    def definition(self) -> str:
+        return json.dumps(
+            {
+                "keys": self.keys,
+                "timestamp": self.timestamp,
+                "ttl": self.ttl,
+                "query": self.query,
+                "columns": self.columns,
+            }
+        )
+
+
+class FeatureTables:
+    """The catalog's feature tables (sqlml.feature_tables)."""
+
+    def __init__(self, executor: Executor):
+        self.db = executor
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self.db.run("SELECT name FROM sqlml.feature_tables ORDER BY name")]
+
+    def find(self, name: str) -> FeatureTable | None:
+        rows = self.db.run(
+            "SELECT name, definition, created_at, refreshed_at FROM sqlml.feature_tables "
+            "WHERE name = ?",
+            [name],
+        )
+        return _feature_table(rows[0]) if rows else None
+
+    def get(self, name: str) -> FeatureTable:
+        table = self.find(name)
+        if table is None:
+            raise FeatureTableNotFoundError(
+                f"feature table {name!r} does not exist.{close_matches(name, self.names())}"
+            )
+        return table
+
+    def all(self) -> list[FeatureTable]:
+        return [self.get(name) for name in self.names()]
+
+    def save(self, table: FeatureTable) -> None:
+        self.drop(table.name)
+        self.db.run(
+            "INSERT INTO sqlml.feature_tables VALUES (?, ?, ?, ?)",
+            [table.name, table.definition(), table.created_at, table.refreshed_at],
+        )
+
+    def refreshed(self, name: str) -> None:
+        self.db.run(
+            "UPDATE sqlml.feature_tables SET refreshed_at = ? WHERE name = ?", [_now(), name]
+        )
+
+    def drop(self, name: str) -> None:
+        self.db.run("DELETE FROM sqlml.feature_tables WHERE name = ?", [name])
+
+
+def _feature_table(row: tuple) -> FeatureTable:
+    name, definition, created, refreshed = row
+    created, refreshed = (
+        dt.datetime.fromisoformat(v) if isinstance(v, str) else v for v in (created, refreshed)
+    )
+    spec = json.loads(definition)
+    return FeatureTable(
+        name,
+        spec["keys"],
+        spec["timestamp"],
+        spec["ttl"],
+        spec["query"],
+        spec["columns"],
+        created,
+        refreshed,
+    )

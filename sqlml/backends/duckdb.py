@@ -93,6 +93,7 @@ class DuckDBBackend(Backend):
     def __init__(self, con: duckdb.DuckDBPyConnection, owns_connection: bool):
         self.con = con
         self._owns = owns_connection
+        self._in_transaction = False
         # The UDFs load models through their own cursor: the main connection is busy
         # running the query that called them.
         self._loader = con.cursor()
@@ -131,12 +132,19 @@ class DuckDBBackend(Backend):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        # Nested uses (DROP FEATURE TABLE ... CASCADE drops models) join the outer one.
+        if self._in_transaction:
+            yield
+            return
         self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        finally:
+            self._in_transaction = False
         self.con.execute("COMMIT")
 
     # -- models ------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class Session:
 
 
 def run(statement: ml.MLStatement, session: Session) -> Result:
-    from sqlml.commands import create_model, manage
+    from sqlml.commands import create_model, feature_tables, manage
 
     handlers: dict[type, Callable[[ml.MLStatement, Session], Result]] = {
         ml.CreateModel: create_model.create_model,
@@ -43,5 +43,10 @@ def run(statement: ml.MLStatement, session: Session) -> Result:
         ml.ExplainModel: manage.explain_model,
         ml.DropModel: manage.drop_model,
         ml.AlterModelVersion: manage.alter_model_version,
+        ml.CreateFeatureTable: feature_tables.create_feature_table,
+        ml.RefreshFeatureTable: feature_tables.refresh_feature_table,
+        ml.ShowFeatureTables: feature_tables.show_feature_tables,
+        ml.DescribeFeatureTable: feature_tables.describe_feature_table,
+        ml.DropFeatureTable: feature_tables.drop_feature_table,
     }
     return handlers[type(statement)](statement, session)

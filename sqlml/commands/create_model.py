@@ -12,6 +12,7 @@ from sqlml.commands.compat import Translated
 from sqlml.dialects import expressions as ml
 from sqlml.errors import ModelExistsError, SqlmlSyntaxError, UnsupportedError
 from sqlml.result import ArrowResult, Result
+from sqlml.rewrite import features
 
 DEFAULT_ALGORITHM = "lightgbm"
 
@@ -41,17 +42,24 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
                 f"model {name!r} already exists; use CREATE OR REPLACE MODEL to train a new "
                 "version, or CREATE MODEL IF NOT EXISTS"
             )
-    if node.args.get("features") and not node.args.get("redshift"):
-        raise UnsupportedError("FEATURES (feature tables) is not available yet")
     query = node.args.get("query")
-    projections = node.args.get("transform")
+    projections, sources = node.args.get("transform"), node.args.get("features")
+    if projections and sources:
+        raise UnsupportedError("CREATE MODEL: TRANSFORM and FEATURES cannot be combined")
     if projections and query is not None:  # BigQuery's TRANSFORM: train on its select list
         transform.check(projections)
         query = transform.over(query, projections)
+    excluded: list[str] = []
+    if sources and query is not None and not node.args.get("redshift"):
+        # The spine joined point-in-time to the feature tables; its keys and times are
+        # not features.
+        query, excluded, used = features.training_rows(query, sources, session)
     query_sql = session.to_engine_sql(query) if query is not None else None
     clauses = _clauses(node, session, query_sql)
     if projections:
         clauses.annotations["transform"] = transform.annotation(projections, session.dialect)
+    if excluded:
+        clauses.annotations["features"] = used
     for notice in clauses.notices:
         session.notice(notice)
     algorithm = udfs.algorithms.algorithm(clauses.algorithm or DEFAULT_ALGORITHM)
@@ -67,6 +75,7 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         task=clauses.task,
         options=clauses.options,
         annotations=clauses.annotations,
+        exclude=tuple(excluded),
     )
     assert query_sql is not None  # only Redshift's bring-your-own-model has none: refused
     version = backend.create_model(name, query_sql, request, function_name, session.progress)

@@ -18,7 +18,9 @@ def _ml_keywords(tokenizer: type) -> dict:
     # EXPLAIN and SHOW are COMMAND tokens, which swallow the rest of the statement as
     # text; as plain words they reach the ML grammar (EXPLAIN MODEL, SHOW MODELS, EXPLAIN
     # <query with PREDICT>). Statements without ML words never reach a parser.
-    return {**tokenizer.KEYWORDS, "EXPLAIN": TokenType.VAR, "SHOW": TokenType.VAR}
+    # REFRESH (PostgreSQL's REFRESH MATERIALIZED VIEW) likewise, for REFRESH FEATURE TABLE.
+    words = ("EXPLAIN", "SHOW", "REFRESH")
+    return {**tokenizer.KEYWORDS, **dict.fromkeys(words, TokenType.VAR)}
 
 
 def _with_ml_grammar(base: type[Dialect], name: str) -> type[Dialect]:

@@ -92,3 +92,40 @@ class MLTableFunction(exp.Expression):
         "params": False,  # dict[str, python value]: the STRUCT(value AS name, ...)
         "thresholds": False,  # list[float]: ROC_CURVE's GENERATE_ARRAY / ARRAY
     }
+
+
+# -- feature tables --------------------------------------------------------------------------
+
+
+class CreateFeatureTable(MLStatement):
+    arg_types = {
+        "this": True,  # feature table name (str, normalised)
+        "query": True,
+        "keys": True,  # list[str]
+        "timestamp": True,  # str
+        "ttl": False,  # str, an interval such as '30 days'
+        "replace": False,
+        "if_not_exists": False,
+    }
+
+
+class RefreshFeatureTable(MLStatement):
+    arg_types = {"this": True}
+
+
+class ShowFeatureTables(MLStatement):
+    arg_types = {}
+
+
+class DescribeFeatureTable(MLStatement):
+    arg_types = {"this": True}
+
+
+class DropFeatureTable(MLStatement):
+    arg_types = {"this": True, "if_exists": False, "cascade": False}
+
+
+class FeaturesAtTime(exp.Expression):
+    """FEATURES_AT_TIME(ft, TABLE spine | (query) [, time_column]) in FROM."""
+
+    arg_types = {"this": True, "query": True, "time": False}

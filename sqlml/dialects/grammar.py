@@ -105,6 +105,7 @@ class MLGrammar:
             "EXPLAIN": self._parse_ml_explain,
             "DROP": self._parse_ml_drop,
             "ALTER": self._parse_ml_alter,
+            "REFRESH": self._parse_ml_refresh,
         }
         parser = parsers.get(word)
         if parser is None:
@@ -117,6 +118,8 @@ class MLGrammar:
 
     def _parse_ml_create(self) -> exp.Expr | None:
         replace = self._match_text_seq("OR", "REPLACE")
+        if self._match_text_seq("FEATURE", "TABLE"):
+            return self._parse_ml_create_feature_table(replace)
         if not self._match_text_seq("MODEL"):
             return None
         if_not_exists = self._match_text_seq("IF", "NOT", "EXISTS")
@@ -189,6 +192,8 @@ class MLGrammar:
         return ml.CreateModel(query=query, **args)
 
     def _parse_ml_show(self) -> exp.Expr | None:
+        if self._match_text_seq("FEATURE", "TABLES"):
+            return ml.ShowFeatureTables()
         if self._match_text_seq("MODELS"):
             return ml.ShowModels()
         if not self._match_text_seq("MODEL"):
@@ -201,6 +206,8 @@ class MLGrammar:
 
     def _parse_ml_describe(self) -> exp.Expr | None:
         following = self._next and self._next.token_type != TokenType.SEMICOLON
+        if following and self._match_text_seq("FEATURE", "TABLE"):
+            return ml.DescribeFeatureTable(this=self._parse_model_name())
         if following and self._match_text_seq("MODEL"):
             return ml.DescribeModel(this=self._parse_model_name())
         return None
@@ -221,6 +228,11 @@ class MLGrammar:
         return ml.ExplainQuery(this=super()._parse_statement(), analyze=analyze)  # type: ignore[misc]
 
     def _parse_ml_drop(self) -> exp.Expr | None:
+        if self._match_text_seq("FEATURE", "TABLE"):
+            if_exists = self._match_text_seq("IF", "EXISTS")
+            name = self._parse_model_name()
+            cascade = self._match_text_seq("CASCADE")
+            return ml.DropFeatureTable(this=name, if_exists=if_exists, cascade=cascade)
         if not self._match_text_seq("MODEL"):
             return None
         if_exists = self._match_text_seq("IF", "EXISTS")
@@ -397,6 +409,71 @@ class MLGrammar:
             self.raise_error("Expected a table name or (query)", token)
         return exp.select("*").from_(table)
 
+    # -- feature tables ----------------------------------------------------------------
+
+    def _parse_ml_create_feature_table(self, replace: bool) -> exp.Expr:
+        if_not_exists = self._match_text_seq("IF", "NOT", "EXISTS")
+        args: dict[str, Any] = {
+            "this": self._parse_model_name(),
+            "replace": replace,
+            "if_not_exists": if_not_exists,
+        }
+        query = None
+        while self._curr and self._curr.token_type != TokenType.SEMICOLON and query is None:
+            clause = self._curr
+            word = clause.text.upper()
+            self._advance()
+            if word == "KEY":
+                keys = self._parse_csv(self._parse_ml_column_name)
+                self._set_once(args, "keys", keys, clause)
+            elif word == "TIMESTAMP":
+                self._set_once(args, "timestamp", self._parse_ml_column_name(), clause)
+            elif word == "TTL":
+                self._set_once(args, "ttl", self._parse_ml_interval(), clause)
+            elif word == "AS":
+                query = self._parse_ml_query()
+            elif word == "FROM":
+                query = self._parse_ml_from()
+            else:
+                self.raise_error(
+                    f"Unexpected {clause.text!r} in CREATE FEATURE TABLE; expected KEY, "
+                    "TIMESTAMP, TTL or AS",
+                    clause,
+                )
+        for required, example in (("keys", "KEY customer_id"), ("timestamp", "TIMESTAMP t")):
+            if required not in args:
+                self.raise_error(f"CREATE FEATURE TABLE needs {example}")
+        if query is None:
+            self.raise_error("CREATE FEATURE TABLE needs its rows: AS SELECT ...")
+        return ml.CreateFeatureTable(query=query, **args)
+
+    def _parse_ml_interval(self) -> str:
+        """TTL INTERVAL '30 days' (or INTERVAL 30 DAY, or '30 days') as text: '30 days'."""
+        token = self._curr
+        node = self._parse_bitwise()
+        if isinstance(node, exp.Interval) and node.this is not None:
+            unit = node.args.get("unit")
+            return f"{node.this.name} {unit.name}".strip() if unit else node.this.name
+        if isinstance(node, exp.Literal) and node.is_string:
+            return node.this
+        self.raise_error("TTL takes an interval, such as INTERVAL '30 days'", token)
+        raise AssertionError  # raise_error raises
+
+    def _parse_ml_refresh(self) -> exp.Expr | None:
+        if not self._match_text_seq("FEATURE", "TABLE"):
+            return None
+        return ml.RefreshFeatureTable(this=self._parse_model_name())
+
+    def _parse_features_at_time(self) -> exp.Expr:
+        """After ``FEATURES_AT_TIME(``: ft, TABLE t | (query) [, time column]."""
+        name = self._parse_model_name()
+        if not self._match(TokenType.COMMA):
+            self.raise_error("FEATURES_AT_TIME(feature_table, TABLE spine | (query) [, time])")
+        self._match_text_seq("TABLE")
+        query = self._parse_ml_from()
+        time = self._parse_ml_column_name() if self._match(TokenType.COMMA) else None
+        return ml.FeaturesAtTime(this=name, query=query, time=time)
+
     # -- BigQuery ML's table functions ------------------------------------------------
 
     def _parse_ml_table_function(self, name: str) -> exp.Expr:
@@ -484,4 +561,5 @@ def _table_function_parser(name: str):
 
 ML_FUNCTION_PARSERS = {
     **{name: _table_function_parser(name) for name in ML_TABLE_FUNCTIONS},
+    "FEATURES_AT_TIME": lambda parser: parser._parse_features_at_time(),
 }
