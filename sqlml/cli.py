@@ -448,6 +448,10 @@ def cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
             + Text(".")
         )
         for number, step in enumerate(demo.STEPS, start=1):
+            if step.prepare is not None:
+                with ui.progress.running():
+                    told = step.prepare(con)
+                ui.out.print(Text(f"\n{told}"))
             _print_step(ui.out, number, len(demo.STEPS), step)
             if not run_sql(con, step.sql, ui, name_line=False):
                 return 1

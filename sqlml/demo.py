@@ -6,6 +6,7 @@ same code that prints the shell's results, so the demo shows exactly what a user
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ class Step:
     title: str
     explanation: str
     sql: str
+    # Loads the data the step needs first; returns what to tell the user about it.
+    prepare: Callable[[Connection], str] | None = None
 
 
 INTRO = (
@@ -32,6 +35,125 @@ INTRO = (
 
 _FEATURES = "island, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, sex"
 _MASS_FEATURES = "species, island, bill_length_mm, bill_depth_mm, flipper_length_mm, sex"
+
+
+def load_customers(con: Connection) -> str:
+    """A shop's last 180 days, made up: one row per customer and day with activity
+    (customer_activity_daily), and churn labels observed at past times (churn_labels).
+    Customers who churn wind down over the 30 days before they leave."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    customers, days = 400, 180
+    today = dt.date.today()
+    first_day = today - dt.timedelta(days=days - 1)
+    rate = rng.uniform(0.8, 1.6, customers)  # orders a day while engaged
+    churns = rng.random(customers) < 0.3
+    churn_day = np.where(churns, rng.integers(90, days, customers), days + 999)
+    day = np.arange(days)
+    # Engagement fades linearly over the 45 days before the churn day, then stops.
+    fading = np.clip((churn_day[:, None] - day[None, :]) / 45, 0, 1)
+    orders = rng.poisson(rate[:, None] * fading)
+    spend = np.round(orders * rng.gamma(4.0, 9.0, orders.shape), 2)
+    who, when = np.nonzero(orders)
+    activity = pd.DataFrame(
+        {
+            "customer_id": who + 1,
+            "day": pd.to_datetime(first_day) + pd.to_timedelta(when, unit="D"),
+            "orders": orders[who, when],
+            "spend": spend[who, when],
+        }
+    )
+    # One label per customer at a past time, while still a customer: did they leave within
+    # the next 30 days?
+    label_day = np.where(
+        churns, churn_day - rng.integers(1, 31, customers), rng.integers(60, days - 30, customers)
+    )
+    labels = pd.DataFrame(
+        {
+            "customer_id": np.arange(1, customers + 1),
+            "label_time": pd.to_datetime(first_day) + pd.to_timedelta(label_day, unit="D"),
+            "churned": churns,
+        }
+    )
+    raw = con.backend.con
+    for name, frame in (("customer_activity_daily", activity), ("churn_labels", labels)):
+        raw.register("_sqlml_demo_frame", frame)
+        try:
+            raw.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _sqlml_demo_frame")
+        finally:
+            raw.unregister("_sqlml_demo_frame")
+    # Today's customers: those active in the last 30 days.
+    raw.execute(
+        "CREATE OR REPLACE TABLE customers AS SELECT DISTINCT customer_id "
+        "FROM customer_activity_daily WHERE day > current_date - INTERVAL 30 DAYS"
+    )
+    return (
+        f"Made up a shop: {len(activity):,} days of activity of {customers} customers "
+        "(customer_activity_daily), a churn label per customer at a past time (churn_labels) "
+        "and today's customers (customers: those active in the last 30 days)."
+    )
+
+
+CHURN_STEPS: tuple[Step, ...] = (
+    Step(
+        "Features from events: a feature table",
+        "Churn is predicted from what a customer did recently. A FEATURE TABLE keeps such "
+        "features per KEY and TIMESTAMP, with their history: here each customer's orders and "
+        "spend over the 30 days up to each active day. TTL says how long a row stays valid: "
+        "30 days without activity and the features are NULL.",
+        """CREATE FEATURE TABLE customer_features
+    KEY customer_id
+    TIMESTAMP day
+    TTL INTERVAL '30 days'
+AS SELECT customer_id, day,
+          sum(orders) OVER last_30_days AS orders_30d,
+          sum(spend) OVER last_30_days AS spend_30d
+   FROM customer_activity_daily
+   WINDOW last_30_days AS (PARTITION BY customer_id ORDER BY day
+                           RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW);""",
+        prepare=load_customers,
+    ),
+    Step(
+        "Point in time",
+        "FEATURES_AT_TIME gives, for each (customer, time), the features as they were then: "
+        "the newest row at or before that time, never one from after it. That is what "
+        "training must see, or the model learns from the future.",
+        """SELECT * FROM FEATURES_AT_TIME(customer_features,
+    (SELECT customer_id, label_time, churned FROM churn_labels))
+LIMIT 5;""",
+    ),
+    Step(
+        "Train on labels at label time",
+        "FEATURES ... AS OF joins every label to the features as of its label_time, by the "
+        "same rule. The key and the time are not features; orders_30d and spend_30d are.",
+        """CREATE MODEL churn
+    TARGET churned
+    FEATURES customer_features AS OF label_time
+AS SELECT customer_id, label_time, churned FROM churn_labels;""",
+    ),
+    Step(
+        "Who is about to leave?",
+        "PREDICT needs only the key: the current features of each customer (the newest row "
+        "within the TTL of now) are looked up the same way as at training.",
+        """SELECT customer_id,
+       round(PREDICT_PROBA(churn, c.*), 3) AS churn_risk
+FROM customers c
+ORDER BY churn_risk DESC
+LIMIT 5;""",
+    ),
+    Step(
+        "Keeping features fresh",
+        "REFRESH FEATURE TABLE runs the feature query again and merges its rows by (key, "
+        "timestamp): new ones are added, changed ones updated, none duplicated. Nothing is "
+        "new here, so nothing is added. SHOW FEATURE TABLES and DESCRIBE FEATURE TABLE tell "
+        "more.",
+        "REFRESH FEATURE TABLE customer_features;",
+    ),
+)
 
 STEPS: tuple[Step, ...] = (
     Step(
@@ -147,6 +269,7 @@ ORDER BY species;""",
         "the metrics and the timings stored with the model.",
         "DESCRIBE MODEL penguin_species;",
     ),
+    *CHURN_STEPS,
 )
 
 

@@ -92,6 +92,15 @@ def test_demo(tmp_path: Path) -> None:
     assert models["penguin_mass"]["metric"] == "r2"
     assert 0.5 < float(models["penguin_mass"]["metric_value"]) <= 1
     assert "penguin_mass_gbm" in out and "linear_error_g" in out
+    # The churn part: a feature table, a model trained as of label times, today's risks.
+    created, refreshed = (t[0] for t in tables(out) if t and "added" in t[0])
+    assert created["feature_table"] == refreshed["feature_table"] == "customer_features"
+    assert int(created["rows"]) > 10_000 and created["added"] == created["rows"]
+    assert refreshed["rows"] == created["rows"] and refreshed["added"] == "0"  # merged, not copied
+    (churn,) = (t[0] for t in tables(out) if t and t[0].get("model") == "churn")
+    assert float(churn["metric_value"]) > 0.65  # roc_auc on held-out labels
+    risks = [float(r["churn_risk"]) for r in table_with(out, "churn_risk")]
+    assert len(risks) == 5 and risks == sorted(risks, reverse=True)
     assert "training lightgbm" in result.stderr  # progress goes to stderr
     assert "Finished in" in out
 

@@ -53,7 +53,9 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     if sources and query is not None and not node.args.get("redshift"):
         # The spine joined point-in-time to the feature tables; its keys and times are
         # not features.
-        query, excluded, used = features.training_rows(query, sources, session)
+        query, excluded, used = features.training_rows(
+            query, [(f.this, f.args.get("as_of")) for f in sources], session
+        )
     query_sql = session.to_engine_sql(query) if query is not None else None
     clauses = _clauses(node, session, query_sql)
     if projections:

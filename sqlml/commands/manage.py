@@ -8,9 +8,10 @@ from typing import Any
 import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session, transform
+from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
 from sqlml.result import ArrowResult, EmptyResult, Result
+from sqlml.rewrite import features
 
 _ts = pa.timestamp("us")
 
@@ -192,7 +193,7 @@ def evaluate_model(node: ml.EvaluateModel, session: Session) -> Result:
     if query is None:
         metrics = model.metadata["metrics"]
     else:
-        rows = transform.model_rows(model, query)  # through the model's TRANSFORM, if any
+        rows = features.model_rows(model, query, session)  # as its training rows were
         metrics = session.backend.evaluate(model.name, session.to_engine_sql(rows))
     names = (
         udfs.metrics.CLASSIFICATION_METRICS

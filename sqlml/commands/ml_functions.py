@@ -18,9 +18,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session, transform
+from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, UnknownOptionError, UnsupportedError
+from sqlml.rewrite import features
 
 # sqlml's metric → BigQuery's column of ML.EVALUATE, in BigQuery's order.
 EVALUATE_COLUMNS = {
@@ -89,7 +90,7 @@ def _evaluate(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Tabl
             raise _needs_rows(node, "a STRUCT threshold")
         values = model.metadata["metrics"]
     elif cutoff is None:
-        query = transform.model_rows(model, query)
+        query = features.model_rows(model, query, session)
         values = session.backend.evaluate(model.name, session.to_engine_sql(query))
     else:
         y, probabilities = _scored(session, model, query)
@@ -271,7 +272,7 @@ def _scored(session: Session, model: Any, query: exp.Query) -> tuple[np.ndarray,
     """(class index of each row's label, per-class probabilities) of a classifier on the
     rows of ``query``, scored by the engine; rows whose label is NULL or unknown are left out."""
     meta = model.metadata
-    source = transform.model_rows(model, query).subquery("_sqlml_src")
+    source = features.model_rows(model, query, session).subquery("_sqlml_src")
     target = exp.column(exp.to_identifier(meta["target"], quoted=True), table="_sqlml_src")
     call = ml.MLPredict(
         this=exp.to_identifier(model.name, quoted=True),

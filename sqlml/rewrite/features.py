@@ -200,17 +200,18 @@ def rewrite_features_at_time(tree: exp.Expr, session: Session) -> None:
 
 
 def training_rows(
-    query: exp.Query, sources: list[ml.FeatureSource], session: Session
+    query: exp.Query, sources: list[tuple[str, str | None]], session: Session
 ) -> tuple[exp.Select, list[str], list[dict[str, Any]]]:
-    """The spine joined point-in-time to each feature table; the spine's key and time
-    columns (which are not features); and what the model keeps about its feature tables."""
+    """The spine joined point-in-time to each (feature table, AS OF column); the spine's key
+    and time columns (which are not features); and what the model keeps about its feature
+    tables. Evaluating the model on new labels builds its rows the same way."""
     spine = dict(session.backend.describe(session.to_engine_sql(query.copy())))
     lookups, kept, excluded, seen = [], [], [], {}
-    for source in sources:
-        table = feature_tables(session).get(source.this)
+    for name, as_of in sources:
+        table = feature_tables(session).get(name)
         where = f"CREATE MODEL ... FEATURES {table.name}"
         check_spine(table, spine, where)
-        time = time_column(table, spine, source.args.get("as_of"), where)
+        time = time_column(table, spine, as_of, where)
         for feature in table.features:
             if feature in seen:
                 raise InputSchemaError(
@@ -299,3 +300,16 @@ def _with_features(
         spine = exp.select("*", *now_columns).from_(spine.subquery("_sqlml_input"))
     joined = join(spine, list(columns), lookups, session.backend.name, ordered=False)
     return exp.Subquery(this=joined, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def model_rows(model: Any, query: exp.Query, session: Session) -> exp.Query:
+    """The rows to evaluate a model on, built from ``query`` as its training rows were:
+    through its TRANSFORM, or joined point-in-time to its feature tables as of the same
+    columns."""
+    from sqlml.commands import transform
+
+    query = transform.model_rows(model, query)
+    uses = model.metadata.get("annotations", {}).get("features")
+    if uses:
+        query, _, _ = training_rows(query, [(u["table"], u["as_of"]) for u in uses], session)
+    return query
