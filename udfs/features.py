@@ -133,7 +133,9 @@ def model_inputs(features: list[Feature], columns: list[Any]) -> dict[str, np.nd
 
 def row_inputs(features: list[Feature], values: list[Any]) -> dict[str, np.ndarray]:
     """One row of Python values (as PL/Python or JSON hands them) as the graph's inputs."""
-    numbers = [_number(f, v) for f, v in zip(features, values, strict=True) if not f.onnx_is_string]
+    numbers = [
+        number_of(f, v) for f, v in zip(features, values, strict=True) if not f.onnx_is_string
+    ]
     texts = [
         NULL_CATEGORY if v is None else str(v)
         for f, v in zip(features, values, strict=True)
@@ -147,7 +149,8 @@ def row_inputs(features: list[Feature], values: list[Any]) -> dict[str, np.ndarr
     return inputs
 
 
-def _number(feature: Feature, value: Any) -> float:
+def number_of(feature: Feature, value: Any) -> float:
+    """A feature's value as the graph's float (NULL as NaN), or an error naming it."""
     if value is None:
         return np.nan
     if feature.kind == "temporal":

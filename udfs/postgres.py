@@ -27,7 +27,7 @@ from .features import (
     NULL_CATEGORY,
     NUMERIC_INPUT,
     Feature,
-    _number,
+    number_of,
     row_inputs,
 )
 from .predict import Predictor
@@ -545,7 +545,7 @@ class _RowScorer:
         self._numeric = [(i, f) for i, f in enumerate(features) if not f.onnx_is_string]
         self._text = [i for i, f in enumerate(features) if f.onnx_is_string]
         # Numbers and booleans as PL/Python hands them go straight into the float32 row
-        # (numpy reads None as NaN, like _number); dates need converting.
+        # (numpy reads None as NaN, like number_of); dates need converting.
         self._direct = not self._text and all(f.kind != "temporal" for _, f in self._numeric)
         self._numbers = np.zeros((1, len(self._numeric)), dtype=np.float32)
         outputs = [o.name for o in session.get_outputs()]
@@ -573,12 +573,12 @@ class _RowScorer:
         if self._direct:
             try:
                 self._numbers[0] = args
-            except (TypeError, ValueError):  # _number says which feature, and why
-                self._numbers[0] = [_number(f, args[i]) for i, f in self._numeric]
+            except (TypeError, ValueError):  # number_of says which feature, and why
+                self._numbers[0] = [number_of(f, args[i]) for i, f in self._numeric]
             self._run_bound(self._binding)
             return self._scores
         if self._numeric:
-            self._numbers[0] = [_number(f, args[i]) for i, f in self._numeric]
+            self._numbers[0] = [number_of(f, args[i]) for i, f in self._numeric]
         if not self._text:
             self._run_bound(self._binding)
             return self._scores

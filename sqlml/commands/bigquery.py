@@ -51,6 +51,11 @@ HYPERPARAMETERS: dict[str, dict[str, tuple[str, Any]]] = {
     "batch_size": {"mlp": ("batch_size", int)},
 }
 
+# What sqlml does whatever the option says: accepted, with a notice that says so.
+ALWAYS = {
+    "enable_global_explain": "sqlml always keeps global explanations (ML.GLOBAL_EXPLAIN)",
+}
+
 # Accepted, with nothing to do here: said in a notice, never silently dropped.
 IGNORED = {
     "auto_class_weights",
@@ -61,7 +66,6 @@ IGNORED = {
     "data_split_col",
     "dropout",
     "early_stop",
-    "enable_global_explain",
     "fit_intercept",
     "kms_key_name",
     "labels",
@@ -133,10 +137,12 @@ def from_bigquery(options: dict[str, Any], clauses: dict[str, Any]) -> Translate
                 continue
             parameter, convert = mapping
             translated.options[parameter] = convert(value)
+        elif name in ALWAYS:
+            translated.notices.append(f"OPTIONS {name}: {ALWAYS[name]}")
         elif name in IGNORED:
             translated.notices.append(f"OPTIONS {name} has no equivalent in sqlml: ignored")
         else:
-            known = [*_OWN, *HYPERPARAMETERS, *IGNORED]
+            known = [*_OWN, *HYPERPARAMETERS, *ALWAYS, *IGNORED]
             raise UnknownOptionError(
                 f"unknown BigQuery ML option {name!r}.{close_matches(name, known)}"
             )

@@ -184,41 +184,40 @@ def _merge(session: Session, table: Any, where: str) -> int:
     (key, timestamp); returns how many rows were added."""
     run = session.backend.run
     stage = _quote(session, _STAGE)
-    run(f"DROP TABLE IF EXISTS {stage}", None)
+    # Made inside the caller's transaction: a failure rolls it back with everything else
+    # (a DROP in a finally would fail in PostgreSQL's aborted transaction and hide the error).
     run(f"CREATE TEMPORARY TABLE {stage} AS {table.query}", None)
-    try:
-        pair = [*table.keys, table.timestamp]
-        quoted = [_quote(session, c) for c in pair]
-        missing = " OR ".join(f"{c} IS NULL" for c in quoted)
-        (nulls,) = run(f"SELECT COUNT(*) FROM {stage} WHERE {missing}", None).fetchone()
-        if nulls:
-            session.notice(f"{where}: {nulls} row(s) without a key or timestamp were left out")
-        duplicate = run(
-            f"SELECT {', '.join(quoted)}, COUNT(*) FROM {stage} WHERE NOT ({missing}) "
-            f"GROUP BY {', '.join(quoted)} HAVING COUNT(*) > 1 LIMIT 1",
-            None,
-        ).fetchone()
-        if duplicate is not None:
-            at = ", ".join(f"{c} = {v}" for c, v in zip(pair, duplicate, strict=False))
-            raise InvalidTrainingDataError(
-                f"{where}: the query gives {duplicate[-1]} rows for {at}; a feature table keeps "
-                "one row per key and timestamp"
-            )
-        target = _sql(session, table_ref(table.name))
-        (before,) = run(f"SELECT COUNT(*) FROM {target}", None).fetchone()
-        names = ", ".join(_quote(session, c) for c, _ in table.columns)
-        updates = ", ".join(
-            f"{_quote(session, f)} = EXCLUDED.{_quote(session, f)}" for f in table.features
+    pair = [*table.keys, table.timestamp]
+    quoted = [_quote(session, c) for c in pair]
+    missing = " OR ".join(f"{c} IS NULL" for c in quoted)
+    (nulls,) = run(f"SELECT COUNT(*) FROM {stage} WHERE {missing}", None).fetchone()
+    if nulls:
+        session.notice(f"{where}: {nulls} row(s) without a key or timestamp were left out")
+    duplicate = run(
+        f"SELECT {', '.join(quoted)}, COUNT(*) FROM {stage} WHERE NOT ({missing}) "
+        f"GROUP BY {', '.join(quoted)} HAVING COUNT(*) > 1 LIMIT 1",
+        None,
+    ).fetchone()
+    if duplicate is not None:
+        at = ", ".join(f"{c} = {v}" for c, v in zip(pair, duplicate, strict=False))
+        raise InvalidTrainingDataError(
+            f"{where}: the query gives {duplicate[-1]} rows for {at}; a feature table keeps "
+            "one row per key and timestamp"
         )
-        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-        run(
-            f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} WHERE NOT ({missing}) "
-            f"ON CONFLICT ({', '.join(quoted)}) {action}",
-            None,
-        )
-        (after,) = run(f"SELECT COUNT(*) FROM {target}", None).fetchone()
-    finally:
-        run(f"DROP TABLE IF EXISTS {stage}", None)
+    target = _sql(session, table_ref(table.name))
+    (before,) = run(f"SELECT COUNT(*) FROM {target}", None).fetchone()
+    names = ", ".join(_quote(session, c) for c, _ in table.columns)
+    updates = ", ".join(
+        f"{_quote(session, f)} = EXCLUDED.{_quote(session, f)}" for f in table.features
+    )
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    run(
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} WHERE NOT ({missing}) "
+        f"ON CONFLICT ({', '.join(quoted)}) {action}",
+        None,
+    )
+    (after,) = run(f"SELECT COUNT(*) FROM {target}", None).fetchone()
+    run(f"DROP TABLE {stage}", None)
     return after - before
 
 
