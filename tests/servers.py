@@ -68,3 +68,6 @@ def reset(conn: psycopg.Connection) -> None:
     conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
     for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
         conn.execute("SELECT sqlml.drop_model(%s)", [name])
+    # Feature tables' data went with public; their definitions must go too.
+    if conn.execute("SELECT to_regclass('sqlml.feature_tables')").fetchone()[0] is not None:
+        conn.execute("DELETE FROM sqlml.feature_tables")

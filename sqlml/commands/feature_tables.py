@@ -190,14 +190,16 @@ def _merge(session: Session, table: Any, where: str) -> int:
     pair = [*table.keys, table.timestamp]
     quoted = [_quote(session, c) for c in pair]
     missing = " OR ".join(f"{c} IS NULL" for c in quoted)
-    (nulls,) = run(f"SELECT COUNT(*) FROM {stage} WHERE {missing}", None).fetchone()
+    (nulls,) = _first(run(f"SELECT COUNT(*) FROM {stage} WHERE {missing}", None))
     if nulls:
         session.notice(f"{where}: {nulls} row(s) without a key or timestamp were left out")
-    duplicate = run(
-        f"SELECT {', '.join(quoted)}, COUNT(*) FROM {stage} WHERE NOT ({missing}) "
-        f"GROUP BY {', '.join(quoted)} HAVING COUNT(*) > 1 LIMIT 1",
-        None,
-    ).fetchone()
+    duplicate = _first(
+        run(
+            f"SELECT {', '.join(quoted)}, COUNT(*) FROM {stage} WHERE NOT ({missing}) "
+            f"GROUP BY {', '.join(quoted)} HAVING COUNT(*) > 1 LIMIT 1",
+            None,
+        )
+    )
     if duplicate is not None:
         at = ", ".join(f"{c} = {v}" for c, v in zip(pair, duplicate, strict=False))
         raise InvalidTrainingDataError(
@@ -205,7 +207,7 @@ def _merge(session: Session, table: Any, where: str) -> int:
             "one row per key and timestamp"
         )
     target = _sql(session, table_ref(table.name))
-    (before,) = run(f"SELECT COUNT(*) FROM {target}", None).fetchone()
+    (before,) = _first(run(f"SELECT COUNT(*) FROM {target}", None))
     names = ", ".join(_quote(session, c) for c, _ in table.columns)
     updates = ", ".join(
         f"{_quote(session, f)} = EXCLUDED.{_quote(session, f)}" for f in table.features
@@ -216,7 +218,7 @@ def _merge(session: Session, table: Any, where: str) -> int:
         f"ON CONFLICT ({', '.join(quoted)}) {action}",
         None,
     )
-    (after,) = run(f"SELECT COUNT(*) FROM {target}", None).fetchone()
+    (after,) = _first(run(f"SELECT COUNT(*) FROM {target}", None))
     run(f"DROP TABLE {stage}", None)
     return after - before
 
@@ -229,10 +231,19 @@ def _summary(session: Session, table: Any, added: int) -> Result:
 def _facts(session: Session, table: Any) -> tuple[int, str | None]:
     """(rows, newest timestamp as text)."""
     stamp = _quote(session, table.timestamp)
-    count, newest = session.backend.run(
-        f"SELECT COUNT(*), MAX({stamp}) FROM {_sql(session, table_ref(table.name))}", None
-    ).fetchone()
+    count, newest = _first(
+        session.backend.run(
+            f"SELECT COUNT(*), MAX({stamp}) FROM {_sql(session, table_ref(table.name))}", None
+        )
+    )
     return count, None if newest is None else str(newest)
+
+
+def _first(result: Any) -> Any:
+    """The first row, read to the end: DuckDB keeps a result that was not fetched to its end
+    open, and the connection then refuses other work (register(), ...) until it is."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
 
 
 def _dependents(session: Session, name: str) -> list[str]:

@@ -31,6 +31,7 @@ NOW_COLUMN = "_sqlml_now"
 class Lookup:
     table: FeatureTable
     time: str  # the spine column that says "as of when"
+    keys: list[str]  # the spine's spelling of the table's keys (they may differ in case)
 
 
 def feature_tables(session: Session) -> Any:
@@ -110,7 +111,7 @@ def join(
     if not ordered:
         return select
     first = lookups[0]
-    order = [*first.table.keys, first.time]
+    order = [*first.keys, first.time]
     return select.order_by(*(_spine_column(c) for c in order))
 
 
@@ -118,7 +119,10 @@ def _asof(select: exp.Select, lookup: Lookup, alias: str) -> exp.Select:
     table, time = lookup.table, _spine_column(lookup.time)
     stamp = exp.column(_quoted(table.timestamp), table=alias)
     on = exp.and_(
-        *(exp.column(_quoted(k), table=alias).eq(_spine_column(k)) for k in table.keys),
+        *(
+            exp.column(_quoted(k), table=alias).eq(_spine_column(s))
+            for k, s in zip(table.keys, lookup.keys, strict=True)
+        ),
         exp.GTE(this=time, expression=stamp),
     )
     for feature in table.features:
@@ -134,7 +138,10 @@ def _lateral(select: exp.Select, lookup: Lookup, alias: str) -> exp.Select:
     table, time = lookup.table, _spine_column(lookup.time)
     stamp = exp.column(_quoted(table.timestamp), table="_sqlml_ft")
     conditions = [
-        *(exp.column(_quoted(k), table="_sqlml_ft").eq(_spine_column(k)) for k in table.keys),
+        *(
+            exp.column(_quoted(k), table="_sqlml_ft").eq(_spine_column(s))
+            for k, s in zip(table.keys, lookup.keys, strict=True)
+        ),
         exp.LTE(this=stamp, expression=time),
     ]
     if table.ttl:
@@ -167,6 +174,29 @@ def _quoted(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
+def spine_keys(table: FeatureTable, spine: dict[str, str]) -> list[str]:
+    """The spine's names of the table's keys (check_spine has made sure there are)."""
+    return [_resolve(k, spine) or k for k in table.keys]
+
+
+def describe_in_scope(session: Session, query: exp.Query, node: exp.Expr) -> dict[str, str]:
+    """The columns of a query found inside a statement: with the statement's WITH clauses
+    around it, so that a spine may read a CTE."""
+    scoped = query.copy()
+    ctes: list[exp.CTE] = []
+    ancestor = node.parent
+    while ancestor is not None:
+        with_ = ancestor.args.get("with_")
+        if isinstance(with_, exp.With):
+            ctes = [*with_.expressions, *ctes]  # outer WITHs first: inner ones may read them
+        ancestor = ancestor.parent
+    for cte in ctes:
+        if not isinstance(scoped, exp.Query):
+            break
+        scoped = scoped.with_(cte.alias, as_=cte.this.copy(), copy=False)
+    return dict(session.backend.describe(session.to_engine_sql(scoped)))
+
+
 def _resolve(name: str, columns: dict[str, str]) -> str | None:
     if name in columns:
         return name
@@ -178,14 +208,17 @@ def _resolve(name: str, columns: dict[str, str]) -> str | None:
 
 
 def rewrite_features_at_time(tree: exp.Expr, session: Session) -> None:
-    for node in list(tree.find_all(ml.FeaturesAtTime)):
+    # Innermost first: an outer call's spine may hold another call, and the outer rewrite
+    # puts a copy of its spine in the tree (the inner node found before would be orphaned).
+    for node in reversed(list(tree.find_all(ml.FeaturesAtTime, bfs=True))):
         table = feature_tables(session).get(node.this)
         query = node.args["query"]
-        spine = dict(session.backend.describe(session.to_engine_sql(query.copy())))
+        spine = describe_in_scope(session, query, node)
         where = f"FEATURES_AT_TIME({table.name}, ...)"
         check_spine(table, spine, where)
         time = time_column(table, spine, node.args.get("time"), where)
-        joined = join(query, list(spine), [Lookup(table, time)], session.backend.name)
+        lookup = Lookup(table, time, spine_keys(table, spine))
+        joined = join(query, list(spine), [lookup], session.backend.name)
         holder = node.parent if isinstance(node.parent, exp.Table) else node
         alias = holder.args.get("alias") if isinstance(holder, exp.Table) else None
         holder.replace(
@@ -218,8 +251,8 @@ def training_rows(
                     f"{where}: feature {feature!r} is in both {seen[feature]!r} and {table.name!r}"
                 )
             seen[feature] = table.name
-        lookups.append(Lookup(table, time))
-        excluded += [*(_resolve(k, spine) for k in table.keys), time]
+        lookups.append(Lookup(table, time, spine_keys(table, spine)))
+        excluded += [*spine_keys(table, spine), time]
         kept.append(
             {"table": table.name, "as_of": time, "keys": table.keys, "features": table.features}
         )
@@ -283,7 +316,7 @@ def _with_features(
         bare = source.copy()
         bare.set("alias", None)
         spine = exp.select("*").from_(bare)
-    columns = dict(session.backend.describe(session.to_engine_sql(spine.copy())))
+    columns = describe_in_scope(session, spine, source)
     lookups, now_columns = [], []
     for i, use in enumerate(uses):
         table = feature_tables(session).get(use["table"])
@@ -295,7 +328,7 @@ def _with_features(
                 dict(table.columns)[table.timestamp], dialect=session.backend.name
             )
             now_columns.append(exp.cast(exp.CurrentTimestamp(), kind).as_(time))
-        lookups.append(Lookup(table, time))
+        lookups.append(Lookup(table, time, spine_keys(table, columns)))
     if now_columns:
         spine = exp.select("*", *now_columns).from_(spine.subquery("_sqlml_input"))
     joined = join(spine, list(columns), lookups, session.backend.name, ordered=False)
