@@ -30,6 +30,7 @@ from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
 from sqlml.rewrite.predict import ModelLookup, expand_arguments, model_name, signature
+from sqlml.rewrite.scope import ctes_around
 
 CHUNK_ROWS = 10_000
 Describe = Callable[[str], list[tuple[str, str]]]  # SQL of a query → (column, type) pairs
@@ -162,9 +163,15 @@ def _rewrite(
     calls = [(p, model, expand_arguments(p, model)) for p, model in calls]
     # One look at the source tells its columns and the types of PREDICT's arguments.
     probes = [_sql(a) for _, _, arguments in calls for a in arguments]
-    described = describe(
-        f"SELECT {', '.join([f'{_ident(alias)}.*', *probes])} FROM {body_sql} AS {_ident(alias)}"
+    # The statement's CTEs around it: the source may read one.
+    ctes = ctes_around(select)
+    probe = exp.maybe_parse(
+        f"SELECT {', '.join([f'{_ident(alias)}.*', *probes])} FROM {body_sql} AS {_ident(alias)}",
+        dialect="postgres",
     )
+    for cte in ctes:
+        probe = probe.with_(cte.alias, as_=cte.this.copy(), copy=False)
+    described = describe(_sql(probe))
     available = [name for name, _ in described[: len(described) - len(probes)]]
     argument_types = iter(t for _, t in described[len(described) - len(probes) :])
     for prediction, model, arguments in calls:
@@ -182,7 +189,11 @@ def _rewrite(
         skip |= {id(n) for n in where.walk()}
     needed = _needed_columns(select, skip, alias, available)
     rows = _ident(alias)
-    by_blocks = isinstance(source, exp.Table) and relation_kind(body_sql) in _HEAP_KINDS
+    by_blocks = (
+        isinstance(source, exp.Table)
+        and source.name not in {cte.alias for cte in ctes}  # a CTE is no table's blocks
+        and relation_kind(body_sql) in _HEAP_KINDS
+    )
     types = dict(described[: len(available)])
     if not by_blocks and any(_is_array(types[c]) for c in needed):
         return {}

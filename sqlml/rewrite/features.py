@@ -21,6 +21,7 @@ from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
 from sqlml.rewrite.predict import _star_table, model_name
+from sqlml.rewrite.scope import in_scope
 
 FeatureTable = Any  # udfs.catalog.FeatureTable
 _SPINE = "_sqlml_spine"
@@ -180,21 +181,8 @@ def spine_keys(table: FeatureTable, spine: dict[str, str]) -> list[str]:
 
 
 def describe_in_scope(session: Session, query: exp.Query, node: exp.Expr) -> dict[str, str]:
-    """The columns of a query found inside a statement: with the statement's WITH clauses
-    around it, so that a spine may read a CTE."""
-    scoped = query.copy()
-    ctes: list[exp.CTE] = []
-    ancestor = node.parent
-    while ancestor is not None:
-        with_ = ancestor.args.get("with_")
-        if isinstance(with_, exp.With):
-            ctes = [*with_.expressions, *ctes]  # outer WITHs first: inner ones may read them
-        ancestor = ancestor.parent
-    for cte in ctes:
-        if not isinstance(scoped, exp.Query):
-            break
-        scoped = scoped.with_(cte.alias, as_=cte.this.copy(), copy=False)
-    return dict(session.backend.describe(session.to_engine_sql(scoped)))
+    """The columns of a query found inside a statement, which may read the statement's CTEs."""
+    return dict(session.backend.describe(session.to_engine_sql(in_scope(query, node))))
 
 
 def _resolve(name: str, columns: dict[str, str]) -> str | None:

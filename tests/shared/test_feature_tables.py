@@ -856,13 +856,10 @@ def test_a_model_on_two_feature_tables(con, serving, trained):
     assert {w[i] for i in w} == {1.0, 2.0, 3.0, None}  # before day 0, after day 15 for n
     con.execute("CREATE TABLE keys AS SELECT 7 AS id, customer_id, region, z FROM today")
     predicted = values(con, "SELECT PREDICT(m, *) FROM keys ORDER BY customer_id")
-    if con.backend.name == "duckdb":
-        # PostgreSQL's batch PREDICT does not see a CTE from a FROM (subquery) yet, with or
-        # without feature tables (sqlml/rewrite/batch.py describes the subquery alone).
-        in_cte = values(
-            con, "WITH k AS (SELECT * FROM keys) SELECT PREDICT(m, *) FROM k ORDER BY customer_id"
-        )
-        assert in_cte == predicted
+    in_cte = values(
+        con, "WITH k AS (SELECT * FROM keys) SELECT PREDICT(m, *) FROM k ORDER BY customer_id"
+    )
+    assert in_cte == predicted
     assert predicted == pytest.approx(
         _positional(
             con,

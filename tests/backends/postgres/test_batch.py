@@ -246,6 +246,20 @@ def test_group_by_predict_and_a_subquery_source(pg, con):
     assert keyed(result) == keyed(rows(pg, f"SELECT id, reg_f({FEATURES}) FROM score WHERE flag"))
 
 
+def test_sources_that_read_the_statements_ctes(pg, con):
+    # A subquery over a CTE, and a CTE that shadows a table of the same name (its rows, not
+    # the table's blocks, are scored).
+    expected = keyed(rows(pg, f"SELECT id, reg_f({FEATURES}) FROM score WHERE flag"))
+    for query in (
+        "WITH f AS (SELECT * FROM score WHERE flag) SELECT id, PREDICT(reg, *) "
+        "FROM (SELECT * FROM f) AS s",
+        "WITH score AS (SELECT * FROM score WHERE flag) SELECT id, PREDICT(reg, *) FROM score",
+    ):
+        result, called = calls(pg, con, query)
+        assert called == {batch_name("reg"): 1}
+        assert keyed(result) == expected
+
+
 def test_an_empty_table(pg, con):
     pg.execute("CREATE TABLE empty AS SELECT * FROM score WHERE false")
     assert con.execute("SELECT id, PREDICT(bin, *) FROM empty").fetchall() == []
