@@ -18,6 +18,7 @@ from . import metrics
 from .algorithms import Algorithm, algorithm, split_options
 from .convert import to_onnx
 from .features import Feature, kind_of, model_inputs, to_model_input
+from .naming import matching_column
 from .predict import Predictor
 
 Progress = Callable[[str], None]
@@ -185,11 +186,9 @@ def evaluate(predictor: Predictor, table: pa.Table) -> dict[str, float | None]:
 
 def _resolve(columns: list[str], name: str, what: str = "column") -> str:
     """The query's column for ``name``: exact, else the one equal but for case."""
-    if name in columns:
-        return name
-    folded = [c for c in columns if c.lower() == name.lower()]
-    if len(folded) == 1:
-        return folded[0]
+    found = matching_column(columns, name)
+    if found is not None:
+        return found
     raise InvalidTrainingDataError(
         f"{what} {name!r} is not among the query's columns ({', '.join(columns)})."
         f"{close_matches(name, columns)}"

@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
 from sqlml.commands import Session
+from sqlml.commands.manage import facts_result
 from sqlml.dialects import expressions as ml
 from sqlml.errors import (
     InputSchemaError,
@@ -142,19 +143,7 @@ def describe_feature_table(node: ml.DescribeFeatureTable, session: Session) -> R
     ]
     facts += [("column", name, kind) for name, kind in table.columns]
     facts += [("model", model, "uses it") for model in _dependents(session, table.name)]
-    rows, positions = [], {}
-    for section, name, value in facts:
-        if value is None:
-            continue
-        positions[section] = positions.get(section, 0) + 1
-        rows.append((section, positions[section], name, str(value)))
-    columns = {
-        "section": pa.string(),
-        "position": pa.int32(),
-        "name": pa.string(),
-        "value": pa.string(),
-    }
-    return ArrowResult.from_rows(columns, rows)
+    return facts_result(facts)
 
 
 def drop_feature_table(node: ml.DropFeatureTable, session: Session) -> Result:
@@ -280,11 +269,9 @@ def _check_interval(session: Session, ttl: str) -> None:
 
 def _column(name: str, columns: list[tuple[str, str]], clause: str, where: str) -> str:
     names = [c for c, _ in columns]
-    if name in names:
-        return name
-    folded = [c for c in names if c.lower() == name.lower()]
-    if len(folded) == 1:
-        return folded[0]
+    found = udfs.naming.matching_column(names, name)
+    if found is not None:
+        return found
     raise InputSchemaError(
         f"{where}: {clause} column {name!r} is not among the query's columns ({', '.join(names)})"
     )

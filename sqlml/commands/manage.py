@@ -148,36 +148,48 @@ def describe_model(node: ml.DescribeModel, session: Session) -> Result:
     """One row per fact: (section, position, name, value)."""
     model = session.backend.catalog.get(node.this)
     meta = model.metadata
+    facts: list[tuple[str, str, Any]] = [
+        ("model", "name", model.name),
+        ("model", "version", model.version),
+        ("model", "task", meta["task"]),
+        ("model", "algorithm", meta["algorithm"]),
+        ("model", "target", meta["target"]),
+        ("model", "target_type", meta["target_sql_type"]),
+        ("model", "classes", meta["classes"]),
+        ("model", "function", model.function_name),
+        ("model", "created_at", model.created_at.isoformat(sep=" ")),
+        ("model", "rows_train", meta["rows_train"]),
+        ("model", "rows_test", meta["rows_test"]),
+        ("model", "onnx_sha256", model.onnx_sha256),
+    ]
+    facts += [("feature", f["name"], f["sql_type"]) for f in meta["features"]]
+    annotations = meta.get("annotations", {})
+    facts += [
+        ("feature_table", use["table"], f"AS OF {use['as_of']}: {', '.join(use['features'])}")
+        for use in annotations.get("features", [])
+    ]
+    if annotations.get("transform"):
+        facts.append(
+            ("transform", annotations["transform"]["dialect"], annotations["transform"]["select"])
+        )
+    options = {**meta["hyperparameters"], **meta["options"]}
+    facts += [("option", key, value) for key, value in sorted(options.items())]
+    facts += [("metric", key, value) for key, value in meta["metrics"].items()]
+    facts += [("timing", f"{key}_seconds", value) for key, value in meta["timings"].items()]
+    return facts_result(facts)
+
+
+def facts_result(facts: list[tuple[str, str, Any]]) -> Result:
+    """(section, name, value) facts as DESCRIBE's rows: (section, position in the section,
+    name, value as text); facts without a value are left out."""
     rows: list[tuple[str, int, str, str]] = []
-
-    def add(section: str, name: str, value: Any) -> None:
+    positions: dict[str, int] = {}
+    for section, name, value in facts:
+        if value is None:
+            continue
+        positions[section] = positions.get(section, 0) + 1
         text = value if isinstance(value, str) else json.dumps(value, default=str)
-        rows.append((section, len([r for r in rows if r[0] == section]) + 1, name, text))
-
-    for key, value in (
-        ("name", model.name),
-        ("version", model.version),
-        ("task", meta["task"]),
-        ("algorithm", meta["algorithm"]),
-        ("target", meta["target"]),
-        ("target_type", meta["target_sql_type"]),
-        ("classes", meta["classes"]),
-        ("function", model.function_name),
-        ("created_at", model.created_at.isoformat(sep=" ")),
-        ("rows_train", meta["rows_train"]),
-        ("rows_test", meta["rows_test"]),
-        ("onnx_sha256", model.onnx_sha256),
-    ):
-        if value is not None:
-            add("model", key, value)
-    for feature in meta["features"]:
-        add("feature", feature["name"], feature["sql_type"])
-    for key, value in sorted({**meta["hyperparameters"], **meta["options"]}.items()):
-        add("option", key, value)
-    for key, value in meta["metrics"].items():
-        add("metric", key, value)
-    for key, value in meta["timings"].items():
-        add("timing", f"{key}_seconds", value)
+        rows.append((section, positions[section], name, text))
     columns = {
         "section": pa.string(),
         "position": pa.int32(),

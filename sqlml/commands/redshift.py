@@ -16,6 +16,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from sqlml._udfs_loader import udfs
 from sqlml.commands import Session
 from sqlml.commands.compat import Translated, mixed_forms, to_number
 from sqlml.errors import (
@@ -416,11 +417,9 @@ def _annotation(redshift: dict[str, Any], model_type: str, query_sql: str) -> di
 def _column(columns: list[tuple[str, str]], name: str, clause: str) -> str:
     """The query's column for ``name``: exact, else the one equal but for case."""
     names = [c for c, _ in columns]
-    if name in names:
-        return name
-    folded = [c for c in names if c.lower() == name.lower()]
-    if len(folded) == 1:
-        return folded[0]
+    found = udfs.naming.matching_column(names, name)
+    if found is not None:
+        return found
     raise InvalidTrainingDataError(
         f"{clause} {name}: not among the query's columns ({', '.join(names)})."
         f"{close_matches(name, names)}"

@@ -186,10 +186,7 @@ def describe_in_scope(session: Session, query: exp.Query, node: exp.Expr) -> dic
 
 
 def _resolve(name: str, columns: dict[str, str]) -> str | None:
-    if name in columns:
-        return name
-    folded = [c for c in columns if c.lower() == name.lower()]
-    return folded[0] if len(folded) == 1 else None
+    return udfs.naming.matching_column(list(columns), name)
 
 
 # -- FEATURES_AT_TIME ---------------------------------------------------------------------

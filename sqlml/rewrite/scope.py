@@ -7,13 +7,18 @@ from sqlglot import exp
 
 def ctes_around(node: exp.Expr) -> list[exp.CTE]:
     """The CTEs visible from ``node`` (its own WITH included), outer WITHs first (an inner
-    one may read an outer)."""
+    one may read an outer). From inside a CTE, only the ones before it are visible."""
     ctes: list[exp.CTE] = []
+    child: exp.Expr | None = None
     ancestor: exp.Expr | None = node
     while ancestor is not None:
         with_ = ancestor.args.get("with_")
         if isinstance(with_, exp.With):
-            ctes = [*with_.expressions, *ctes]
+            visible = list(with_.expressions)
+            inside = [i for i, cte in enumerate(visible) if cte is child]
+            ctes = [*(visible[: inside[0]] if inside else visible), *ctes]
+        if isinstance(ancestor, exp.CTE):
+            child = ancestor
         ancestor = ancestor.parent
     return ctes
 

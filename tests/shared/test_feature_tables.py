@@ -785,6 +785,10 @@ def test_predict_looks_features_up_as_of_now_or_as_of_the_as_of_column(con, serv
     assert model.metadata["annotations"]["features"] == [
         {"table": table, "as_of": "label_time", "keys": ["customer_id"], "features": ["x"]}
     ]
+    described = rows(con, "DESCRIBE MODEL m")
+    assert [(r["name"], r["value"]) for r in described if r["section"] == "feature_table"] == [
+        (table, "AS OF label_time: x")
+    ]
     # Keys only (and the non-feature inputs): as of now.
     con.execute("CREATE TABLE today2 AS SELECT customer_id, z, 0 AS x_hint FROM today")
     now = values(con, "SELECT PREDICT(m, *) FROM today2 ORDER BY customer_id")
