@@ -70,13 +70,7 @@ def create_feature_table(node: ml.CreateFeatureTable, session: Session) -> Resul
     with session.backend.transaction():
         if existing is not None:
             session.backend.run(f"DROP TABLE {_sql(session, table_ref(name))}", None)
-        target = _sql(session, table_ref(name))
-        session.backend.run(
-            f"CREATE TABLE {target} AS SELECT * FROM ({query_sql}) AS q LIMIT 0", None
-        )
-        key_list = ", ".join(_quote(session, c) for c in [*keys, timestamp])
-        session.backend.run(f"ALTER TABLE {target} ADD PRIMARY KEY ({key_list})", None)
-        added = _merge(session, table, where)
+        added = _fill(session, table, where)
         tables.save(table)
     return _summary(session, table, added)
 
@@ -168,23 +162,60 @@ def drop_feature_table(node: ml.DropFeatureTable, session: Session) -> Result:
 # -- helpers -------------------------------------------------------------------------------
 
 
+def _fill(session: Session, table: Any, where: str) -> int:
+    """A new feature table: the query's rows straight into it, checked, then keyed (adding
+    the primary key to a full table is several times faster than upserting into an indexed
+    one); returns its rows."""
+    run = session.backend.run
+    target = _sql(session, table_ref(table.name))
+    run(f"CREATE TABLE {target} AS SELECT * FROM ({table.query}) AS q", None)
+    _check_rows(session, target, table, where)
+    key = ", ".join(_quote(session, c) for c in [*table.keys, table.timestamp])
+    run(f"ALTER TABLE {target} ADD PRIMARY KEY ({key})", None)
+    (rows,) = _first(run(f"SELECT COUNT(*) FROM {target}", None))
+    return rows
+
+
 def _merge(session: Session, table: Any, where: str) -> int:
-    """Run the table's query once into a staging table, check it, and upsert it on
+    """REFRESH: run the table's query once into a staging table, check it, and upsert it on
     (key, timestamp); returns how many rows were added."""
     run = session.backend.run
     stage = _quote(session, _STAGE)
     # Made inside the caller's transaction: a failure rolls it back with everything else
     # (a DROP in a finally would fail in PostgreSQL's aborted transaction and hide the error).
     run(f"CREATE TEMPORARY TABLE {stage} AS {table.query}", None)
+    _check_rows(session, stage, table, where)
+    target = _sql(session, table_ref(table.name))
+    (before,) = _first(run(f"SELECT COUNT(*) FROM {target}", None))
+    names = ", ".join(_quote(session, c) for c, _ in table.columns)
+    key = ", ".join(_quote(session, c) for c in [*table.keys, table.timestamp])
+    updates = ", ".join(
+        f"{_quote(session, f)} = EXCLUDED.{_quote(session, f)}" for f in table.features
+    )
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    run(
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} ON CONFLICT ({key}) {action}",
+        None,
+    )
+    (after,) = _first(run(f"SELECT COUNT(*) FROM {target}", None))
+    run(f"DROP TABLE {stage}", None)
+    return after - before
+
+
+def _check_rows(session: Session, relation: str, table: Any, where: str) -> None:
+    """Leave out (with a notice) rows without a key or timestamp; refuse a (key, timestamp)
+    given twice, naming it."""
+    run = session.backend.run
     pair = [*table.keys, table.timestamp]
     quoted = [_quote(session, c) for c in pair]
     missing = " OR ".join(f"{c} IS NULL" for c in quoted)
-    (nulls,) = _first(run(f"SELECT COUNT(*) FROM {stage} WHERE {missing}", None))
+    (nulls,) = _first(run(f"SELECT COUNT(*) FROM {relation} WHERE {missing}", None))
     if nulls:
+        run(f"DELETE FROM {relation} WHERE {missing}", None)
         session.notice(f"{where}: {nulls} row(s) without a key or timestamp were left out")
     duplicate = _first(
         run(
-            f"SELECT {', '.join(quoted)}, COUNT(*) FROM {stage} WHERE NOT ({missing}) "
+            f"SELECT {', '.join(quoted)}, COUNT(*) FROM {relation} "
             f"GROUP BY {', '.join(quoted)} HAVING COUNT(*) > 1 LIMIT 1",
             None,
         )
@@ -195,21 +226,6 @@ def _merge(session: Session, table: Any, where: str) -> int:
             f"{where}: the query gives {duplicate[-1]} rows for {at}; a feature table keeps "
             "one row per key and timestamp"
         )
-    target = _sql(session, table_ref(table.name))
-    (before,) = _first(run(f"SELECT COUNT(*) FROM {target}", None))
-    names = ", ".join(_quote(session, c) for c, _ in table.columns)
-    updates = ", ".join(
-        f"{_quote(session, f)} = EXCLUDED.{_quote(session, f)}" for f in table.features
-    )
-    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-    run(
-        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} WHERE NOT ({missing}) "
-        f"ON CONFLICT ({', '.join(quoted)}) {action}",
-        None,
-    )
-    (after,) = _first(run(f"SELECT COUNT(*) FROM {target}", None))
-    run(f"DROP TABLE {stage}", None)
-    return after - before
 
 
 def _summary(session: Session, table: Any, added: int) -> Result:

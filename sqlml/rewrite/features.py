@@ -151,7 +151,10 @@ def _lateral(select: exp.Select, lookup: Lookup, alias: str) -> exp.Select:
         exp.select(*(exp.column(_quoted(f), table="_sqlml_ft") for f in table.features))
         .from_(table_ref(table.name, "_sqlml_ft"))
         .where(exp.and_(*conditions))
-        .order_by(exp.Ordered(this=stamp.copy(), desc=True))
+        # Plain DESC (NULLS FIRST) is the primary key's index read backwards: one index
+        # step per lookup. sqlglot would write DESC NULLS LAST, which the index cannot
+        # serve (a scan and sort of the key's rows instead). The timestamp is never NULL.
+        .order_by(exp.Ordered(this=stamp.copy(), desc=True, nulls_first=True))
         .limit(1)
     )
     lateral = exp.Lateral(
