@@ -18,8 +18,8 @@ c. the client round trip: binary COPY out, numpy, onnxruntime (1 thread), binary
    the predictions into a new table;
 d. per-row calls: ``SELECT avg(m_fn(x0, ..., x19)) FROM t`` from plain psycopg (m_fn is the
    model's FUNCTION: it answers the label), serial and with parallel workers, and
-   ``SELECT avg(p) FROM (SELECT PREDICT_PROBA(m, *) AS p FROM t LIMIT n) s`` through the
-   client (LIMIT keeps it per-row);
+   and ``SELECT avg(p) FROM (SELECT PREDICT_PROBA(m, *) AS p FROM t LIMIT n) s`` through the
+   client (the rewrite picks the LIMIT's rows first, then scores them in chunks);
 e. parity of batch, per-row (sqlml's per-row PREDICT_PROBA function, and m_fn's labels), ORT
    alone and the round trip on the same rows.
 
@@ -85,7 +85,7 @@ ORT_2_INTRA = f"ort intra_op=2, batch {ORT_LARGE:,}"
 ROUND_TRIP = "client round trip (COPY out, ORT 1 thread, COPY in)"
 ROW_SERIAL = "per-row m_fn, serial"
 ROW_PARALLEL = "per-row m_fn, parallel workers"
-ROW_LIMIT = "per-row PREDICT_PROBA via client LIMIT"
+ROW_LIMIT = "PREDICT_PROBA via client LIMIT (rows picked, then batch)"
 
 # -- the scratch database (train_postgres uses these too) -----------------------------------
 
@@ -451,8 +451,8 @@ def batch_check(con: Any, rows: int) -> dict[str, Any]:
         and out["calls"]["ctas"]["batch"] > 0
         and out["calls"]["ctas"]["per_row"] == 0
     )
-    out["limit_is_per_row"] = (
-        out["calls"]["limit_1000"]["per_row"] >= 1000 and out["calls"]["limit_1000"]["batch"] == 0
+    out["limit_takes_batch"] = (
+        out["calls"]["limit_1000"]["batch"] > 0 and out["calls"]["limit_1000"]["per_row"] == 0
     )
     return out
 
@@ -1035,8 +1035,8 @@ def main(argv: list[str] | None = None) -> int:
         print("parity", file=sys.stderr)
         (batch_scores,) = parse_copy(copy_out(raw, "SELECT p FROM out"), [8])
         ort_probabilities = ort_setups[ORT_1_SMALL].scores()
-        # Per row: sqlml's per-row PREDICT_PROBA function (what the LIMIT query calls) and
-        # the FUNCTION m_fn, which answers the label.
+        # Per row: sqlml's per-row PREDICT_PROBA function (what a join or a WHERE on a
+        # prediction calls) and the FUNCTION m_fn, which answers the label.
         proba_fn = "sqlml." + udfs.naming.predict_function("m", proba=True)
         row_proba, row_labels = parse_copy(
             copy_out(
@@ -1165,7 +1165,7 @@ def summarise(
     for label, key in (
         (ROW_SERIAL, "per_row_serial"),
         (ROW_PARALLEL, "per_row_parallel"),
-        (ROW_LIMIT, "per_row_client_limit"),
+        (ROW_LIMIT, "client_limit"),
     ):
         ratios[f"ort_over_{key}"] = {
             **_ratio(per_row_baseline(label), timings[label]),
@@ -1204,10 +1204,10 @@ def summarise(
             0.3,
         ),
         Target(
-            "d. per-row client LIMIT: ORT / per-row",
-            ratios["ort_over_per_row_client_limit"]["best"],
+            "a. client LIMIT (rows picked, then batch): ORT / it",
+            ratios["ort_over_client_limit"]["best"],
             ">=",
-            0.3,
+            0.6,
         ),
         Target(
             "e. parity max |batch - ORT alone|",

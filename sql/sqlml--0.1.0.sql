@@ -75,6 +75,26 @@ $sqlml$;
 CREATE OR REPLACE FUNCTION sqlml.array_bytes(real[]) RETURNS bytea
 LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE AS 'byteasend';
 
+-- The way back for a chunk's answers: a batch function returns its float8[]'s own bytes,
+-- which become the array again without PL/Python converting each value to text and back.
+-- The raw cast would take any bytes for an array, so only sqlml's own float8_array may call
+-- it, after checking the header is exactly a one-dimensional float8[] of the bytes' length
+-- (the header of an array of that many zeros, made by the server itself).
+CREATE OR REPLACE FUNCTION sqlml._float8_array_unchecked(bytea) RETURNS float8[]
+LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE AS 'byteasend';
+CREATE OR REPLACE FUNCTION sqlml._float8_array_bytes(float8[]) RETURNS bytea
+LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE AS 'byteasend';
+CREATE OR REPLACE FUNCTION sqlml.float8_array(answers bytea) RETURNS float8[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN length(answers) > 20 AND (length(answers) - 20) % 8 = 0
+            AND substring(answers FROM 1 FOR 20) = substring(sqlml._float8_array_bytes(
+                array_fill(0::float8, ARRAY[(length(answers) - 20) / 8])) FROM 1 FOR 20)
+        THEN sqlml._float8_array_unchecked(answers)
+    END
+$$;
+
 -- Table forms of SHOW / DESCRIBE / EVALUATE / EXPLAIN for psql and BI tools.
 -- → sqlml/backends/plpython.py: command_rows
 CREATE OR REPLACE FUNCTION sqlml.show_models() RETURNS TABLE (
@@ -117,3 +137,4 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA sqlml TO sqlml_user
 -- catalog_info holds the install's facts, python_path among them: the installer's alone.
 REVOKE INSERT, UPDATE, DELETE ON sqlml.catalog_info FROM sqlml_user;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sqlml TO sqlml_user;
+REVOKE ALL ON FUNCTION sqlml._float8_array_unchecked(bytea) FROM sqlml_user;

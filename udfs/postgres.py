@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import re
+import struct
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -280,6 +281,13 @@ def return_type(metadata: dict[str, Any], proba: bool) -> str:
     return _SQL_LABEL_TYPES.get(metadata["label_type"], "text")
 
 
+def batch_return_type(metadata: dict[str, Any], proba: bool) -> str:
+    """A batch function's answers: numbers as a float8[]'s own bytes (sqlml.float8_array turns
+    them back without a per-value conversion), labels and JSON as arrays."""
+    kind = return_type(metadata, proba)
+    return "bytea" if kind == "double precision" else f"{kind}[]"
+
+
 def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None = None) -> None:
     """(Re)create the SQL functions of the model's in-use version.
 
@@ -340,7 +348,7 @@ def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None 
             model.version,
             qualified,
             "n integer, numbers bytea, texts text[]",
-            return_type(model.metadata, proba) + "[]",
+            batch_return_type(model.metadata, proba),
             body,
         )
 
@@ -644,10 +652,10 @@ def predict_batch(
     proba: bool,
 ) -> list:
     """Answers for a chunk of ``n`` rows packed by rewrite/batch.py: numbers as one binary
-    [n, k] real array, text feature after feature in one text array; the list comes back as
-    a SQL array in row order."""
+    [n, k] real array, text feature after feature in one text array. The answers come back
+    in row order: numbers as a float8[]'s bytes (see batch_return_type), others as a list."""
     if not n:
-        return []
+        return None
     predictor = _predictor(cache, key, onnx_b64, meta, threads=BATCH_THREADS)
     inputs = {}
     if numeric:
@@ -657,16 +665,25 @@ def predict_batch(
         inputs[CATEGORICAL_INPUT] = np.array(values, dtype=object).reshape(-1, n).T.copy()
     scores = predictor.scores_from_inputs(inputs)
     if predictor.task == "regression":
-        return scores.astype(np.float64).tolist()
+        return _float8_array(scores.reshape(-1))
     if not proba:
         return [predictor.classes[i] for i in scores.argmax(axis=1).tolist()]
     if scores.shape[1] == 2:
-        return scores[:, 1].astype(np.float64).tolist()
+        return _float8_array(scores[:, 1])
     labels = [str(c) for c in predictor.classes]
     return [json.dumps(dict(zip(labels, row, strict=True))) for row in scores.tolist()]
 
 
 _FLOAT4_OID = 700
+_FLOAT8_OID = 701
+
+
+def _float8_array(values: np.ndarray) -> bytes:
+    """A 1-D float8[] as PostgreSQL keeps it in memory, without its length word: ndim 1,
+    data offset 0 (no NULL bitmap), element type, length, lower bound 1, then the values in
+    the server's byte order (at byte 24 counting the length word: 8-byte aligned)."""
+    header = struct.pack("=iiIii", 1, 0, _FLOAT8_OID, len(values), 1)
+    return header + np.ascontiguousarray(values, dtype=np.float64).tobytes()
 
 
 def _real_matrix(packed: bytes, n: int) -> np.ndarray:

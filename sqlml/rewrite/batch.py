@@ -86,6 +86,8 @@ def rewrite_batches(
         for p in tree.find_all(ml.MLPredict)
     }
     for select in selects.values():
+        if select is not None:
+            _limit_inside(select)
         if select is not None and _eligible(select):
             used.update(_rewrite(select, lookup, describe, relation_kind, schema))
     return used
@@ -99,10 +101,77 @@ def _eligible(select: exp.Select) -> bool:
         and not (isinstance(source.this, exp.Table) and isinstance(source.this.this, exp.Func))
         and not select.args.get("joins")
         and not select.args.get("laterals")
-        and not select.args.get("limit")
-        and not select.args.get("offset")
+        and (not (select.args.get("limit") or select.args.get("offset")) or _scores_all(select))
         and not select.args.get("fetch")
     )
+
+
+def _aggregates(select: exp.Select) -> bool:
+    """Whether the SELECT groups its rows: then it reads all of them, whatever its LIMIT."""
+    return bool(select.args.get("group")) or any(
+        e.find(exp.AggFunc) and not e.find(exp.Window) for e in select.expressions
+    )
+
+
+def _scores_all(select: exp.Select) -> bool:
+    """Whether every row must be scored before a LIMIT applies: the rows are grouped, or
+    ordered by what PREDICT answers (and not filtered by it: the per-row function may then
+    stop early)."""
+    if _reads_prediction(select.args.get("where"), select):
+        return False
+    return _aggregates(select) or _reads_prediction(select.args.get("order"), select)
+
+
+def _reads_prediction(clause: exp.Expr | None, select: exp.Select) -> bool:
+    """Whether a WHERE or ORDER BY reads a PREDICT: a call, or the name or position of a
+    select-list item that has one."""
+    if clause is None:
+        return False
+    if clause.find(ml.MLPredict):
+        return True
+    predicted = [e for e in select.expressions if e.find(ml.MLPredict)]
+    names = {e.alias for e in predicted if e.alias}
+    if any(c.name in names and not c.table for c in clause.find_all(exp.Column)):
+        return True
+    positions = {i for i, e in enumerate(select.expressions, start=1) if e in predicted}
+    return any(
+        isinstance(o.this, exp.Literal) and int(o.this.name) in positions
+        for o in (clause.expressions if isinstance(clause, exp.Order) else [])
+    )
+
+
+def _limit_inside(select: exp.Select) -> None:
+    """``SELECT ... FROM src [WHERE w] [ORDER BY o] LIMIT n [OFFSET m]``: when neither the
+    WHERE nor the ORDER BY reads PREDICT, the rows the LIMIT keeps do not depend on it, so
+    they are picked first, in a subquery that the batch path can score in chunks. The ORDER
+    BY stays outside too: chunks keep no order."""
+    limit, offset = select.args.get("limit"), select.args.get("offset")
+    source = select.args["from_"].this if select.args.get("from_") else None
+    if (limit is None and offset is None) or not isinstance(source, exp.Table | exp.Subquery):
+        return
+    shaped = ("fetch", "joins", "laterals", "group", "having", "distinct", "qualify")
+    if any(select.args.get(part) for part in shaped) or isinstance(source.this, exp.Func):
+        return
+    if _aggregates(select) or any(e.find(exp.Window) for e in select.expressions):
+        return  # the LIMIT counts groups, or the windows need the rows it would drop
+    where, order = select.args.get("where"), select.args.get("order")
+    if _reads_prediction(where, select) or _reads_prediction(order, select):
+        return
+    if order is not None:
+        # ORDER BY 2 or a select-list name: the subquery has neither.
+        names = {e.alias for e in select.expressions if e.alias}
+        if any(isinstance(o.this, exp.Literal) for o in order.expressions) or any(
+            c.name in names and not c.table for c in order.find_all(exp.Column)
+        ):
+            return
+    rows = exp.select("*").from_(source.copy())
+    for part, value in (("where", where), ("order", order), ("limit", limit), ("offset", offset)):
+        if value is not None:
+            rows.set(part, value.copy())
+    for part in ("where", "limit", "offset"):
+        select.set(part, None)
+    alias = exp.TableAlias(this=exp.to_identifier(source.alias_or_name))
+    source.replace(exp.Subquery(this=rows, alias=alias))
 
 
 def _own_predictions(select: exp.Select) -> list[ml.MLPredict]:
@@ -224,9 +293,10 @@ def _rewrite(
         aggregates.append(f"{_packed_texts(texts)} AS _sqlml_cat{index}")
         function = udfs.naming.predict_function(name, proba, batch=True)
         used[function] = name
-        functions.append(
-            f"{schema}.{_ident(function)}(_sqlml_n, _sqlml_num{index}, _sqlml_cat{index})"
-        )
+        call = f"{schema}.{_ident(function)}(_sqlml_n, _sqlml_num{index}, _sqlml_cat{index})"
+        if udfs.postgres.batch_return_type(model.metadata, proba) == "bytea":
+            call = f"sqlml.float8_array({call})"  # numbers come back as an array's bytes
+        functions.append(call)
         outputs.append(f"_sqlml_p{index}")
         prediction.replace(exp.column(f"_sqlml_p{index}", table=alias))
 

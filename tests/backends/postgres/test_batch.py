@@ -123,20 +123,65 @@ def test_a_select_over_one_table_scores_in_chunks(pg, con):
     assert len(result) == 406
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "SELECT s.id, PREDICT(bin, s.*) FROM score s JOIN (SELECT 1 AS one) o ON true",
-        "SELECT id, PREDICT(bin, *) FROM score LIMIT 1000",
-    ],
-    ids=["join", "limit"],
-)
-def test_joins_and_limit_call_the_per_row_function(pg, con, query):
+def test_a_join_calls_the_per_row_function(pg, con):
+    query = "SELECT s.id, PREDICT(bin, s.*) FROM score s JOIN (SELECT 1 AS one) o ON true"
     assert "Aggregate" not in plan(con, query)
     result, called = calls(pg, con, query)
     assert called == {row_name("bin"): 406}
     batch, _ = calls(pg, con, "SELECT id, PREDICT(bin, *) FROM score")
     assert keyed(result) == keyed(batch)
+
+
+@pytest.mark.parametrize(
+    ("query", "by_hand"),
+    [
+        (
+            "SELECT id, PREDICT(bin, *) FROM score WHERE k > 2 ORDER BY id DESC LIMIT 50 OFFSET 3",
+            "SELECT id FROM score WHERE k > 2 ORDER BY id DESC LIMIT 50 OFFSET 3",
+        ),
+        # LIMIT over groups: every row is read, the LIMIT stays outside.
+        (
+            "SELECT k, count(*), avg(PREDICT_PROBA(bin, *)) FROM score "
+            "GROUP BY k ORDER BY k LIMIT 3",
+            "SELECT k FROM score GROUP BY k ORDER BY k LIMIT 3",
+        ),
+    ],
+    ids=["rows", "groups"],
+)
+def test_a_limit_picks_its_rows_first_then_scores_them_in_chunks(pg, con, query, by_hand):
+    result, called = calls(pg, con, query)
+    assert set(called) == {batch_name("bin", "PREDICT_PROBA" in query)}
+    assert [r[0] for r in result] == [r[0] for r in rows(pg, by_hand)]  # the same rows, in order
+    if "GROUP BY" not in query:
+        expected = keyed(rows(pg, f"SELECT id, bin_f({FEATURES}) FROM score"))
+        assert keyed(result) == {i: expected[i] for i in keyed(result)}
+
+
+@pytest.mark.parametrize(
+    ("query", "by_hand"),
+    [
+        (
+            "SELECT id, PREDICT_PROBA(bin, *) AS p FROM score ORDER BY p DESC, id LIMIT 5",
+            f"SELECT id, {per_row('bin', proba=True)} AS p FROM score ORDER BY p DESC, id LIMIT 5",
+        ),
+        (
+            "SELECT id, PREDICT(bin, *) FROM score ORDER BY 2, 1 LIMIT 5",
+            f"SELECT id, bin_f({FEATURES}) FROM score ORDER BY 2, 1 LIMIT 5",
+        ),
+    ],
+    ids=["by-name", "by-position"],
+)
+def test_a_limit_on_the_order_of_predictions_scores_every_row_in_chunks(pg, con, query, by_hand):
+    result, called = calls(pg, con, query)
+    assert set(called) == {batch_name("bin", "PREDICT_PROBA" in query)}
+    assert result == rows(pg, by_hand)
+
+
+def test_a_limit_on_rows_predict_filters_scores_row_by_row(pg, con):
+    # The per-row function may stop as soon as 5 rows pass; a batch would score them all.
+    query = "SELECT id FROM score WHERE PREDICT(bin, *) = 'yes' LIMIT 5"
+    result, called = calls(pg, con, query)
+    assert set(called) == {row_name("bin")} and len(result) == 5
 
 
 # -- the same answers as the per-row function -----------------------------------------------------

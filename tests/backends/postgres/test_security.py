@@ -161,9 +161,28 @@ def test_the_only_security_definer_functions(pg, alice_model):
     assert [name for name, _ in definers] == [
         "sqlml._install_model_functions(text)",
         "sqlml.drop_model(text)",
+        "sqlml.float8_array(bytea)",
         "sqlml.set_model_version(text,integer)",
     ]
     assert all(config == ["search_path=pg_catalog, pg_temp"] for _, config in definers)
+
+
+def test_batch_answers_cannot_forge_an_array(pg, alice, alice_model):
+    # float8_array takes only the bytes of a one-dimensional float8[] of their own length;
+    # anything else is NULL, and the unchecked cast behind it is the installer's alone.
+    header = "SELECT sqlml._float8_array_bytes(ARRAY[1.5, 2.5]::float8[])"
+    (good,) = alice.execute(f"SELECT sqlml.float8_array(({header}))").fetchone()
+    assert good == [1.5, 2.5]
+    for forged in (
+        f"substring(({header}) FROM 1 FOR 20)",  # no values
+        f"({header}) || '\\x0000000000000000'::bytea",  # more values than its length says
+        f"overlay(({header}) PLACING '\\x02000000'::bytea FROM 1)",  # two dimensions
+        f"overlay(({header}) PLACING '\\x17000000'::bytea FROM 9)",  # integers, not float8
+        "'\\x00'::bytea",
+    ):
+        assert alice.execute(f"SELECT sqlml.float8_array({forged})").fetchone() == (None,)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute(f"SELECT sqlml._float8_array_unchecked(({header}))")
 
 
 def _forge(alice: psycopg.Connection, name: str, function: str, schema: str) -> None:
