@@ -29,7 +29,13 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
-from sqlml.rewrite.predict import ModelLookup, expand_arguments, model_name, signature
+from sqlml.rewrite.predict import (
+    ModelLookup,
+    expand_arguments,
+    model_name,
+    rewrite_predictions,
+    signature,
+)
 from sqlml.rewrite.scope import ctes_around
 
 CHUNK_ROWS = 10_000
@@ -81,9 +87,11 @@ def rewrite_batches(
     """Rewrite every SELECT whose shape allows it; PREDICT calls elsewhere are left for
     the per-row rewrite. Returns engine function → model name."""
     used: dict[str, str] = {}
+    # Innermost first: a SELECT's source becomes SQL text here, so the PREDICTs inside it
+    # must have been rewritten by then (what no batch takes, the per-row rewrite takes).
     selects = {
         id(p.find_ancestor(exp.Select)): p.find_ancestor(exp.Select)
-        for p in tree.find_all(ml.MLPredict)
+        for p in reversed(list(tree.find_all(ml.MLPredict, bfs=True)))
     }
     for select in selects.values():
         if select is not None:
@@ -226,6 +234,7 @@ def _rewrite(
     body = source.this if isinstance(source, exp.Subquery) else source.copy()
     if isinstance(body, exp.Table):
         body.set("alias", None)
+    used = rewrite_predictions(body, lookup, schema)  # what the source's own SELECTs left
     body_sql = f"({_sql(body)})" if isinstance(source, exp.Subquery) else _sql(body)
     predictions = _own_predictions(select)
     calls = [(p, lookup(model_name(p))) for p in predictions]
@@ -265,7 +274,7 @@ def _rewrite(
     )
     types = dict(described[: len(available)])
     if not by_blocks and any(_is_array(types[c]) for c in needed):
-        return {}
+        return used  # the source's own PREDICTs were rewritten per row above
 
     aggregates = ["count(*)::int AS _sqlml_n"]
     if needed:
@@ -274,7 +283,7 @@ def _rewrite(
             if by_blocks
             else [f"array_agg({rows}.{_ident(c)}) AS _sqlml_c{i}" for i, c in enumerate(needed)]
         )
-    functions, outputs, used = [], [], {}
+    functions, outputs = [], []
     columns: dict[tuple, str] = {}  # one output column for each distinct call
     for prediction, model, arguments in calls:
         name = model.name

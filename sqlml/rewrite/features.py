@@ -21,7 +21,7 @@ from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
 from sqlml.rewrite.predict import _star_table, model_name
-from sqlml.rewrite.scope import in_scope
+from sqlml.rewrite.scope import in_scope, replace_in_from
 
 FeatureTable = Any  # udfs.catalog.FeatureTable
 _SPINE = "_sqlml_spine"
@@ -207,14 +207,7 @@ def rewrite_features_at_time(tree: exp.Expr, session: Session) -> None:
         time = time_column(table, spine, node.args.get("time"), where)
         lookup = Lookup(table, time, spine_keys(table, spine))
         joined = join(query, list(spine), [lookup], session.backend.name)
-        holder = node.parent if isinstance(node.parent, exp.Table) else node
-        alias = holder.args.get("alias") if isinstance(holder, exp.Table) else None
-        holder.replace(
-            exp.Subquery(
-                this=joined,
-                alias=alias or exp.TableAlias(this=exp.to_identifier("features_at_time")),
-            )
-        )
+        replace_in_from(node, joined, "features_at_time")
 
 
 # -- CREATE MODEL ... FEATURES ft [AS OF column] -------------------------------------------

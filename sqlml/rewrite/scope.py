@@ -1,4 +1,4 @@
-"""What a node inside a statement can see: the WITH clauses around it."""
+"""Where a node stands in a statement: the WITH clauses it can see, the FROM it fills."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def in_scope(query: exp.Query, node: exp.Expr) -> exp.Query:
     for cte in ctes_around(node):
         scoped = scoped.with_(cte.alias, as_=cte.this.copy(), copy=False)
     return scoped
+
+
+def replace_in_from(node: exp.Expr, query: exp.Query, name: str) -> None:
+    """Put ``query`` where a table function (``node``) stands in a FROM, as a subquery under
+    the call's alias, or ``name``."""
+    holder = node.parent if isinstance(node.parent, exp.Table) else node
+    alias = holder.args.get("alias") if isinstance(holder, exp.Table) else None
+    holder.replace(
+        exp.Subquery(this=query, alias=alias or exp.TableAlias(this=exp.to_identifier(name)))
+    )

@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlml.commands import Session, ml_functions, transform
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
+from sqlml.rewrite.scope import replace_in_from
 
 _SQL_TYPES = {
     pa.string(): "TEXT",
@@ -30,17 +31,13 @@ _SOURCE, _SCORED = "_sqlml_src", "_sqlml_scored"
 
 def rewrite_table_functions(tree: exp.Expr, session: Session) -> None:
     """Replace every ML.<function>(MODEL ...) in ``tree``, in place, by a subquery."""
-    for node in list(tree.find_all(ml.MLTableFunction)):
+    # Innermost first: an outer call puts a copy of its input rows into the tree.
+    for node in reversed(list(tree.find_all(ml.MLTableFunction, bfs=True))):
         if node.this == "PREDICT":
             query = predict_query(node, session)
         else:
             query = inline(ml_functions.answer(node, session))
-        holder = node.parent if isinstance(node.parent, exp.Table) else node
-        alias = holder.args.get("alias") if isinstance(holder, exp.Table) else None
-        subquery = exp.Subquery(
-            this=query, alias=alias or exp.TableAlias(this=exp.to_identifier(node.this.lower()))
-        )
-        holder.replace(subquery)
+        replace_in_from(node, query, node.this.lower())
 
 
 def inline(table: pa.Table) -> exp.Select:

@@ -198,6 +198,24 @@ def test_table_functions_work_inside_larger_queries(sex):
     assert best in {"bill_length_mm", "bill_depth_mm", "body_mass_g", "species"}
 
 
+def test_one_models_predictions_feed_another(bigquery):
+    bigquery.execute(
+        f"CREATE MODEL mass TARGET body_mass_g OPTIONS ({FAST}) AS "
+        "SELECT bill_length_mm, flipper_length_mm, body_mass_g FROM penguins"
+    )
+    bigquery.execute(SEX_MODEL)
+    chained = rows(
+        bigquery,
+        "SELECT predicted_sex, body_mass_g FROM ML.PREDICT(MODEL sex, (SELECT bill_length_mm, "
+        "bill_depth_mm, predicted_body_mass_g AS body_mass_g, species "
+        "FROM ML.PREDICT(MODEL mass, TABLE penguins)))",
+    )
+    assert len(chained) == 344
+    assert {r["predicted_sex"] for r in chained} == {"female", "male"}
+    by_hand = values(bigquery, "SELECT PREDICT(mass, *) FROM penguins")
+    assert sorted(r["body_mass_g"] for r in chained) == pytest.approx(sorted(by_hand))
+
+
 def test_evaluate_with_rows_and_a_threshold(sex):
     plain = one(sex, "SELECT * FROM ML.EVALUATE(MODEL sex, TABLE penguins)")
     assert list(plain) == ["precision", "recall", "accuracy", "f1_score", "log_loss", "roc_auc"]
