@@ -284,8 +284,8 @@ def return_type(metadata: dict[str, Any], proba: bool) -> str:
 def batch_return_type(metadata: dict[str, Any], proba: bool) -> str:
     """A batch function's answers: numbers as a float8[]'s own bytes (sqlml.float8_array turns
     them back without a per-value conversion), labels and JSON as arrays."""
-    kind = return_type(metadata, proba)
-    return "bytea" if kind == "double precision" else f"{kind}[]"
+    numbers = metadata["task"] == "regression" or (proba and len(metadata["classes"]) == 2)
+    return "bytea" if numbers else f"{return_type(metadata, proba)}[]"
 
 
 def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None = None) -> None:

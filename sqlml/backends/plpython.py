@@ -101,7 +101,12 @@ def command_rows(plpy: Any, cache: dict, command: str, model: str) -> list[tuple
 
 
 def evaluate_rows(plpy: Any, cache: dict, model: str, query: str | None) -> list[tuple]:
-    backend = PlPythonBackend(plpy, cache)
-    stored = backend.catalog.get(model)
-    metrics = stored.metadata["metrics"] if query is None else backend.evaluate(model, query)
-    return list(metrics.items())
+    """EVALUATE MODEL [ON (query)] as (metric, value) rows: the same command, so the query's
+    rows reach the model as its training rows did (TRANSFORM, feature tables)."""
+    from sqlml.dialects import expressions as ml
+    from sqlml.dialects import ml_dialect
+
+    rows = None if query is None else ml_dialect("postgres").parse(query)[0]
+    cursor = _connection(plpy, cache).command(ml.EvaluateModel(this=model, query=rows))
+    names = [d[0] for d in cursor.description or []]
+    return list(zip(names, cursor.fetchone() or (), strict=True))

@@ -253,7 +253,7 @@ def _rewrite(
     available = [name for name, _ in described[: len(described) - len(probes)]]
     argument_types = iter(t for _, t in described[len(described) - len(probes) :])
     for prediction, model, arguments in calls:
-        _check_types(prediction, model, [next(argument_types) for _ in arguments])
+        _check_types(prediction, model, arguments, [next(argument_types) for _ in arguments])
 
     where = select.args.get("where")
     push_where = where is not None and not list(where.find_all(ml.MLPredict))
@@ -374,13 +374,17 @@ def _is_array(sql_type: str) -> bool:
     return sql_type.endswith("]") or sql_type.startswith("_")  # int4[] / _int4
 
 
-def _check_types(prediction: ml.MLPredict, model: Any, types: list[str]) -> None:
-    """The per-row functions' signatures reject a wrong type; so must the batch form."""
+def _check_types(
+    prediction: ml.MLPredict, model: Any, arguments: list[exp.Expr], types: list[str]
+) -> None:
+    """The per-row functions' signatures reject a wrong type; so must the batch form. A bare
+    NULL fits any feature (it describes as text)."""
     features = model.metadata["features"]
     wrong = [
         f"{f['name']} {f['sql_type']} got {t}"
-        for f, t in zip(features, types, strict=True)
-        if re.sub(r"\(.*\)|\[\]", "", t).strip() not in _ACCEPTS[f["kind"]]
+        for f, a, t in zip(features, arguments, types, strict=True)
+        if not isinstance(a, exp.Null)
+        and re.sub(r"\(.*\)|\[\]", "", t).strip() not in _ACCEPTS[f["kind"]]
     ]
     if wrong:
         function = "PREDICT_PROBA" if prediction.args.get("proba") else "PREDICT"
