@@ -72,6 +72,15 @@ def create_feature_table(node: ml.CreateFeatureTable, session: Session) -> Resul
             session.backend.run(f"DROP TABLE {_sql(session, table_ref(name))}", None)
         added = _fill(session, table, where)
         tables.save(table)
+    if existing is not None:
+        using = _dependents(session, name)
+        missing = [c for c in existing.features if c not in table.features]
+        if using:  # said, never silent: their PREDICTs read the new rows from now on
+            lost = f"; features {', '.join(missing)} are gone" if missing else ""
+            session.notice(
+                f"{where}: model(s) {', '.join(using)} use it and look features up in the "
+                f"new rows from now on{lost}"
+            )
     return _summary(session, table, added)
 
 

@@ -654,6 +654,12 @@ def test_drop_is_refused_while_a_model_uses_it_unless_cascade(con, events, make_
     assert facts[("model", "m")] == "uses it"
     with pytest.raises(InputSchemaError, match="model\\(s\\) m use it"):
         con.execute("DROP FEATURE TABLE spend")
+    # Replacing it is allowed, and said: the model reads the new rows from now on.
+    with pytest.warns(SqlmlNotice, match=r"model\(s\) m use it .* features spend are gone"):
+        con.execute(
+            "CREATE OR REPLACE FEATURE TABLE spend KEY customer_id TIMESTAMP feature_time "
+            "AS SELECT customer_id, feature_time, visits FROM events"
+        )
     assert "spend" in table_names(con) and len(rows(con, "SHOW MODELS")) == 1
     con.execute("DROP FEATURE TABLE spare")  # no model uses it
     con.execute("DROP FEATURE TABLE spend CASCADE")
