@@ -349,3 +349,43 @@ def test_wrong_predict_arguments_name_the_signature(psql, pg):
     message = error.diag.message_primary
     assert message.startswith("sqlml: PREDICT(species, ...)")
     assert "species(island text, bill_length_mm double precision" in message
+
+
+# -- BigQuery's table functions and feature tables, from plain SQL --------------------------------
+
+
+def test_ml_table_functions_run_in_the_server(psql, pg):
+    predicted = execute(
+        pg, "SELECT predicted_species, species FROM ML.PREDICT(MODEL species, TABLE penguins)"
+    )
+    assert len(predicted) == 344
+    assert sum(r["predicted_species"] == r["species"] for r in predicted) / 344 > 0.9
+    (evaluation,) = execute(pg, "SELECT * FROM ML.EVALUATE(MODEL progression, TABLE diabetes)")
+    assert evaluation["r2_score"] > 0.3
+
+
+def test_feature_tables_from_plain_sql(psql, pg):
+    pg.execute(
+        "CREATE TABLE visits AS SELECT id % 20 AS customer_id, "
+        "TIMESTAMP '2024-01-01' + id * INTERVAL '1 day' AS seen, body_mass_g AS mass "
+        "FROM penguins WHERE body_mass_g IS NOT NULL"
+    )
+    (created,) = execute(
+        pg, "CREATE FEATURE TABLE visit_features KEY customer_id TIMESTAMP seen AS TABLE visits"
+    )
+    assert created["rows"] == created["added"] == 342
+    spine = (
+        "SELECT customer_id, TIMESTAMP '2024-06-01' AS at FROM generate_series(0, 24) customer_id"
+    )
+    looked_up = execute(pg, f"SELECT * FROM FEATURES_AT_TIME(visit_features, ({spine}))")
+    by_hand = rows(
+        pg,
+        f"SELECT s.customer_id, (SELECT mass FROM visits v WHERE v.customer_id = s.customer_id "
+        f"AND v.seen <= s.at ORDER BY v.seen DESC LIMIT 1) FROM ({spine}) s ORDER BY 1",
+    )
+    assert [(r["customer_id"], r["mass"]) for r in looked_up] == by_hand
+    assert sum(mass is None for _, mass in by_hand) == 5  # keys 20-24 have no rows
+    (shown,) = execute(pg, "SHOW FEATURE TABLES")
+    assert shown["name"] == "visit_features" and shown["rows"] == 342
+    execute(pg, "DROP FEATURE TABLE visit_features")
+    assert execute(pg, "SHOW FEATURE TABLES") == []
