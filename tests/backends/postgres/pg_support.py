@@ -78,3 +78,18 @@ def catalog_rows(conn: psycopg.Connection, model: str) -> tuple[int, int]:
 def as_dict(value: Any) -> Any:
     """jsonb as psycopg returns it, or JSON text, as Python."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+# Rows with a feature of every type sqlml takes, NULLs among them: the model tests' data.
+FEATURES = "x, k, word, flag, day, ts"
+GENERATED_ROWS = """
+    SELECT g AS id,
+        CASE WHEN g % 11 = 0 THEN NULL ELSE ((g * 37) % 100)::float8 / 10 END AS x,
+        (g * 13) % 7 AS k,
+        CASE WHEN g % 13 = 0 THEN NULL ELSE (ARRAY['red', 'green', 'blue', 'grey'])[1 + g % 4] END
+            AS word,
+        CASE WHEN g % 17 = 0 THEN NULL ELSE g % 3 = 0 END AS flag,
+        CASE WHEN g % 19 = 0 THEN NULL ELSE DATE '2020-01-01' + (g * 7) % 1000 END AS day,
+        TIMESTAMP '2021-06-01' + ((g * 7919) % 100000) * INTERVAL '17 minutes 3.25 seconds' AS ts
+    FROM generate_series({start}, {stop}) g
+"""

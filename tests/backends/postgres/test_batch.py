@@ -13,25 +13,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from pg_support import FAST, execute, rows
+from pg_support import FAST, FEATURES, GENERATED_ROWS, execute, rows
 
 import sqlml
 from sqlml._udfs_loader import udfs
 
-FEATURES = "x, k, word, flag, day, ts"
-
-# Features of every type sqlml takes, with NULLs; the targets follow from them.
-_GENERATED = """
-    SELECT g AS id,
-        CASE WHEN g % 11 = 0 THEN NULL ELSE ((g * 37) % 100)::float8 / 10 END AS x,
-        (g * 13) % 7 AS k,
-        CASE WHEN g % 13 = 0 THEN NULL ELSE (ARRAY['red', 'green', 'blue', 'grey'])[1 + g % 4] END
-            AS word,
-        CASE WHEN g % 17 = 0 THEN NULL ELSE g % 3 = 0 END AS flag,
-        DATE '2020-01-01' + (g * 7) % 1000 AS day,
-        TIMESTAMP '2021-06-01' + ((g * 7919) % 100000) * INTERVAL '17 minutes 3.25 seconds' AS ts
-    FROM generate_series({start}, {stop}) g
-"""
+# The targets follow from the features (pg_support.GENERATED_ROWS).
 _TARGETS = """
     SELECT *,
         CASE WHEN coalesce(x, 5) + 3 * (word = 'red')::int + 2 * coalesce(flag, false)::int
@@ -63,9 +50,10 @@ def per_row(model: str, proba: bool = False) -> str:
 @pytest.fixture(scope="module")
 def tables(pg: psycopg.Connection) -> None:
     pg.execute(
-        "CREATE TABLE train AS " + _TARGETS.format(generated=_GENERATED.format(start=1, stop=600))
+        "CREATE TABLE train AS "
+        + _TARGETS.format(generated=GENERATED_ROWS.format(start=1, stop=600))
     )
-    pg.execute("CREATE TABLE score AS " + _GENERATED.format(start=10_001, stop=10_400))
+    pg.execute("CREATE TABLE score AS " + GENERATED_ROWS.format(start=10_001, stop=10_400))
     pg.execute(_SPECIAL)
     for model, target in MODELS.items():
         execute(
@@ -317,7 +305,7 @@ def test_an_empty_table(pg, con):
 @pytest.fixture(scope="module")
 def big(pg: psycopg.Connection, tables) -> dict:
     """25,000 rows (chunks of 10,000: three of them) and the per-row function's answers."""
-    pg.execute("CREATE TABLE big AS " + _GENERATED.format(start=1, stop=25_000))
+    pg.execute("CREATE TABLE big AS " + GENERATED_ROWS.format(start=1, stop=25_000))
     pg.execute("ANALYZE big")
     return keyed(rows(pg, f"SELECT id, reg_f({FEATURES}) FROM big"))
 
@@ -339,7 +327,7 @@ def test_chunks_that_a_where_empties(pg, con, big):
 
 def test_a_table_never_analyzed_is_still_scored_in_chunks(pg, con, big):
     # Right after a bulk load the planner has no statistics; chunks stay 10,000 rows.
-    pg.execute("CREATE TABLE fresh AS " + _GENERATED.format(start=1, stop=25_000))
+    pg.execute("CREATE TABLE fresh AS " + GENERATED_ROWS.format(start=1, stop=25_000))
     result, called = calls(pg, con, "SELECT id, PREDICT(reg, *) FROM fresh")
     assert keyed(result) == big
     assert called[batch_name("reg")] >= 3

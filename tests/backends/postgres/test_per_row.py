@@ -11,22 +11,10 @@ import json
 import onnx
 import psycopg
 import pytest
-from pg_support import FAST, as_dict, execute, rows, scalar
+from pg_support import FAST, FEATURES, GENERATED_ROWS, as_dict, execute, rows, scalar
 
 from sqlml._udfs_loader import udfs
 
-FEATURES = "x, k, word, flag, day, ts"
-_SCORE = """
-    SELECT g AS id,
-        CASE WHEN g % 11 = 0 THEN NULL ELSE ((g * 37) % 100)::float8 / 10 END AS x,
-        (g * 13) % 7 AS k,
-        CASE WHEN g % 13 = 0 THEN NULL ELSE (ARRAY['red', 'green', 'blue', 'grey'])[1 + g % 4] END
-            AS word,
-        CASE WHEN g % 17 = 0 THEN NULL ELSE g % 3 = 0 END AS flag,
-        CASE WHEN g % 19 = 0 THEN NULL ELSE DATE '2020-01-01' + (g * 7) % 1000 END AS day,
-        TIMESTAMP '2021-06-01' + ((g * 7919) % 100000) * INTERVAL '17 minutes 3.25 seconds' AS ts
-    FROM generate_series({start}, {stop}) g
-"""
 _TRAIN = """
     SELECT *,
         (coalesce(x, 5) + 3 * (word = 'red')::int + 2 * coalesce(flag, false)::int > 6) AS yes,
@@ -48,8 +36,10 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def models(pg: psycopg.Connection) -> None:
-    pg.execute("CREATE TABLE train AS " + _TRAIN.format(scored=_SCORE.format(start=1, stop=600)))
-    pg.execute("CREATE TABLE score AS " + _SCORE.format(start=10_001, stop=10_300))
+    pg.execute(
+        "CREATE TABLE train AS " + _TRAIN.format(scored=GENERATED_ROWS.format(start=1, stop=600))
+    )
+    pg.execute("CREATE TABLE score AS " + GENERATED_ROWS.format(start=10_001, stop=10_300))
     pg.execute("INSERT INTO score VALUES (1, NULL, NULL, NULL, NULL, NULL, NULL)")
     for model, (target, features) in MODELS.items():
         execute(
