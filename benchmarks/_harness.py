@@ -350,6 +350,39 @@ class Child:
         Path(self.out).write_text(json.dumps(payload))
 
 
+FIT_REST = "fit: trees 2..N"  # the stage after the first tree, in every training benchmark
+
+
+def train_lightgbm_by_hand(
+    child: Child, x: np.ndarray, y: np.ndarray, threads: int, seed: int, first_tree: str
+) -> tuple[bytes, int]:
+    """What a user writes to get the same model as sqlml's: a stratified 80/20 split,
+    LightGBM 100 trees x 31 leaves, onnxmltools; (ONNX bytes, training rows). Stages are
+    marked on ``child``: split, ``first_tree`` (preprocessing up to the first tree), the
+    remaining trees, convert."""
+    import onnxmltools
+    from lightgbm import LGBMClassifier
+    from onnxmltools.convert.common.data_types import FloatTensorType
+    from sklearn.model_selection import train_test_split
+
+    child.mark("split")
+    x_train, _x_test, y_train, _y_test = train_test_split(
+        x, y, test_size=0.2, random_state=seed, stratify=y
+    )
+    child.mark(first_tree)
+    model = LGBMClassifier(
+        n_estimators=100, num_leaves=31, n_jobs=threads, random_state=seed, verbose=-1
+    ).fit(x_train, y_train, callbacks=[lambda env: child.mark(FIT_REST)])
+    child.mark("convert")
+    onnx = onnxmltools.convert_lightgbm(
+        model,
+        initial_types=[("input", FloatTensorType([None, x.shape[1]]))],
+        target_opset=15,
+        zipmap=False,
+    ).SerializeToString()
+    return onnx, len(y_train)
+
+
 # -- machine facts and results ---------------------------------------------------------
 
 

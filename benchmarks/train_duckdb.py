@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._harness import (
+    FIT_REST,
     Child,
     ChildRun,
     Target,
@@ -52,6 +53,7 @@ from benchmarks._harness import (
     run_child,
     self_rss_mb,
     sqlml_stage,
+    train_lightgbm_by_hand,
     write_results,
 )
 
@@ -63,7 +65,6 @@ CONTENDERS = ("sqlml", "by hand")
 # fit is cut after LightGBM's first tree: what comes before it is preprocessing (sqlml's
 # ColumnTransformer) and LightGBM's Dataset construction.
 FIT_FIRST = "fit: preprocess, Dataset, tree 1"
-FIT_REST = "fit: trees 2..N"
 
 
 # -- children --------------------------------------------------------------------------
@@ -112,10 +113,6 @@ def work_sqlml(child: Child, db: str, threads: int) -> dict[str, Any]:
 def work_by_hand(child: Child, db: str, threads: int) -> dict[str, Any]:
     import duckdb
     import numpy as np
-    import onnxmltools
-    from lightgbm import LGBMClassifier
-    from onnxmltools.convert.common.data_types import FloatTensorType
-    from sklearn.model_selection import train_test_split
 
     child.mark("connect")
     con = duckdb.connect(db, read_only=True)
@@ -124,25 +121,11 @@ def work_by_hand(child: Child, db: str, threads: int) -> dict[str, Any]:
     y = data.pop("y")
     x = np.column_stack(list(data.values()))
     del data
-    child.mark("split")
-    x_train, _x_test, y_train, _y_test = train_test_split(
-        x, y, test_size=0.2, random_state=SEED, stratify=y
-    )
-    child.mark(FIT_FIRST)
-    model = LGBMClassifier(
-        n_estimators=100, num_leaves=31, n_jobs=threads, random_state=SEED, verbose=-1
-    ).fit(x_train, y_train, callbacks=[lambda env: child.mark(FIT_REST)])
-    child.mark("convert")
-    onnx = onnxmltools.convert_lightgbm(
-        model,
-        initial_types=[("input", FloatTensorType([None, x.shape[1]]))],
-        target_opset=15,
-        zipmap=False,
-    ).SerializeToString()
+    onnx, rows_train = train_lightgbm_by_hand(child, x, y, threads, SEED, FIT_FIRST)
     child.mark("close")
     con.close()
     child.mark("end")
-    return {"onnx_bytes": len(onnx), "rows_train": len(y_train)}
+    return {"onnx_bytes": len(onnx), "rows_train": rows_train}
 
 
 def child_main(args: argparse.Namespace) -> int:

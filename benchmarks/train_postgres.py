@@ -36,6 +36,7 @@ import time
 from typing import Any
 
 from benchmarks._harness import (
+    FIT_REST,
     Child,
     ChildRun,
     Target,
@@ -47,6 +48,7 @@ from benchmarks._harness import (
     run_child,
     self_rss_mb,
     sqlml_stage,
+    train_lightgbm_by_hand,
     write_results,
 )
 from benchmarks.predict_postgres import (
@@ -69,7 +71,6 @@ FEATURES = 20
 SEED = 42
 CONTENDERS = ("sqlml", "by hand")
 FIT_FIRST = "fit: Dataset, tree 1"
-FIT_REST = "fit: trees 2..N"
 # What the server's Python loads for CREATE MODEL, loaded before the clock starts.
 SERVER_IMPORTS = (
     "numpy",
@@ -174,11 +175,7 @@ def work_sqlml(child: Child, dsn: str, threads: int) -> dict[str, Any]:
 
 def work_by_hand(child: Child, dsn: str, threads: int) -> dict[str, Any]:
     import numpy as np
-    import onnxmltools
     import psycopg
-    from lightgbm import LGBMClassifier
-    from onnxmltools.convert.common.data_types import FloatTensorType
-    from sklearn.model_selection import train_test_split
 
     cpu = time.process_time()
     start = time.perf_counter()
@@ -192,21 +189,7 @@ def work_by_hand(child: Child, dsn: str, threads: int) -> dict[str, Any]:
         x[:, i] = columns[i]
     y = columns[-1].astype(np.int32)
     del columns, buffer
-    child.mark("split")
-    x_train, _x_test, y_train, _y_test = train_test_split(
-        x, y, test_size=0.2, random_state=SEED, stratify=y
-    )
-    child.mark(FIT_FIRST)
-    model = LGBMClassifier(
-        n_estimators=100, num_leaves=31, n_jobs=threads, random_state=SEED, verbose=-1
-    ).fit(x_train, y_train, callbacks=[lambda env: child.mark(FIT_REST)])
-    child.mark("convert")
-    onnx = onnxmltools.convert_lightgbm(
-        model,
-        initial_types=[("input", FloatTensorType([None, FEATURES]))],
-        target_opset=15,
-        zipmap=False,
-    ).SerializeToString()
+    onnx, rows_train = train_lightgbm_by_hand(child, x, y, threads, SEED, FIT_FIRST)
     child.mark("close")
     conn.close()
     child.mark("end")
@@ -214,7 +197,7 @@ def work_by_hand(child: Child, dsn: str, threads: int) -> dict[str, Any]:
         "work_s": time.perf_counter() - start,
         "work_cpu_s": time.process_time() - cpu,
         "onnx_bytes": len(onnx),
-        "rows_train": len(y_train),
+        "rows_train": rows_train,
     }
 
 
