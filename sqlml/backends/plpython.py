@@ -6,6 +6,7 @@ its connection, so a plain psql session can use every sqlml statement.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -63,14 +64,11 @@ class PlPythonBackend(ServerModels):
 
 
 def _request_fields(request: TrainRequest) -> dict[str, Any]:
-    return {
-        "target": request.target,
-        "algorithm": request.algorithm,
-        "task": request.task,
-        "options": request.options,
-        "exclude": list(request.exclude),
-        "annotations": request.annotations,
-    }
+    """The request as the server's train_model reads it back; the server finds the column
+    types itself."""
+    fields = dataclasses.asdict(request)
+    del fields["sql_types"]
+    return fields
 
 
 def _connection(plpy: Any, cache: dict) -> Any:
