@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -188,20 +189,22 @@ class Connection:
         return trees[0]
 
     def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
+        # Each rewrite reads the models it meets: one catalog read per model a statement names.
+        models = functools.cache(self.backend.catalog.get)
         rewrite_table_functions(tree, self._session)
         rewrite_features_at_time(tree, self._session)
-        rewrite_feature_lookups(tree, self._session)
+        rewrite_feature_lookups(tree, self._session, models)
         _name_bare_predictions(tree)
         names: dict[str, str] = {}
         if self.backend.batch_predict:
             names |= rewrite_batches(
                 tree,
-                self.backend.catalog.get,
+                models,
                 self.backend.describe,
                 self.backend.relation_kind,
                 self.backend.function_schema,
             )
-        names |= rewrite_predictions(tree, self.backend.catalog.get, self.backend.function_schema)
+        names |= rewrite_predictions(tree, models, self.backend.function_schema)
         if used is not None:
             used.update(names)
         leftover = next(

@@ -19,8 +19,8 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
-from sqlml.errors import InputSchemaError
-from sqlml.rewrite.predict import _star_table, model_name
+from sqlml.errors import InputSchemaError, ModelNotFoundError, SqlmlSyntaxError
+from sqlml.rewrite.predict import ModelLookup, _star_table, model_name
 from sqlml.rewrite.scope import in_scope, replace_in_from
 
 FeatureTable = Any  # udfs.catalog.FeatureTable
@@ -244,17 +244,17 @@ def training_rows(
 # -- PREDICT's feature lookup --------------------------------------------------------------
 
 
-def rewrite_feature_lookups(tree: exp.Expr, session: Session) -> None:
+def rewrite_feature_lookups(tree: exp.Expr, session: Session, lookup: ModelLookup) -> None:
     """PREDICT(m, *) / PREDICT(m, t.*) of a model trained with FEATURES: the table the call
     reads from gets the model's features, looked up by the same rule as at training: as of
     the model's AS OF column where the table has it, else as of now."""
     enriched: set[int] = set()
     for node in list(tree.find_all(ml.MLPredict)):
         try:
-            model = session.backend.catalog.find(model_name(node))
-        except Exception:  # not a model name: the PREDICT rewrite says so
+            model = lookup(model_name(node))
+        except (SqlmlSyntaxError, ModelNotFoundError):  # the PREDICT rewrite says so
             continue
-        uses = model.metadata.get("annotations", {}).get("features") if model else None
+        uses = model.metadata.get("annotations", {}).get("features")
         if not uses or len(node.expressions) != 1:
             continue  # positional arguments give every feature themselves
         star = _star_table(node.expressions[0])
