@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
 from sqlml.commands import Session
@@ -199,14 +200,18 @@ def facts_result(facts: list[tuple[str, str, Any]]) -> Result:
     return ArrowResult.from_rows(columns, rows)
 
 
+def model_metrics(model: Any, query: exp.Query | None, session: Session) -> dict[str, Any]:
+    """The metrics kept from training's hold-out rows, or the model's on ``query``'s rows,
+    built as its training rows were (TRANSFORM, feature tables)."""
+    if query is None:
+        return model.metadata["metrics"]
+    rows = features.model_rows(model, query, session)
+    return session.backend.evaluate(model.name, session.to_engine_sql(rows))
+
+
 def evaluate_model(node: ml.EvaluateModel, session: Session) -> Result:
     model = session.backend.catalog.get(node.this)
-    query = node.args.get("query")
-    if query is None:
-        metrics = model.metadata["metrics"]
-    else:
-        rows = features.model_rows(model, query, session)  # as its training rows were
-        metrics = session.backend.evaluate(model.name, session.to_engine_sql(rows))
+    metrics = model_metrics(model, node.args.get("query"), session)
     names = (
         udfs.metrics.CLASSIFICATION_METRICS
         if model.task == "classification"

@@ -19,8 +19,10 @@ from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
 from sqlml.commands import Session
+from sqlml.commands.manage import model_metrics
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, UnknownOptionError, UnsupportedError
+from sqlml.result import ArrowResult
 from sqlml.rewrite import features
 
 # sqlml's metric → BigQuery's column of ML.EVALUATE, in BigQuery's order.
@@ -62,7 +64,7 @@ def answer(node: ml.MLTableFunction, session: Session) -> pa.Table:
         raise InputSchemaError(f"ML.{name} takes only MODEL {model.name}, no input rows")
     if node.args.get("thresholds") is not None and name != "ROC_CURVE":
         raise InputSchemaError(f"ML.{name}: only ML.ROC_CURVE takes a list of thresholds")
-    return handler(node, model, session)
+    return handler(node, model, session).table
 
 
 def check_params(node: ml.MLTableFunction) -> None:
@@ -82,24 +84,23 @@ def check_params(node: ml.MLTableFunction) -> None:
 # -- the functions -------------------------------------------------------------------------
 
 
-def _evaluate(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Table:
+def _evaluate(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
     cutoff = threshold(node, model)
     query = node.args.get("query")
-    if query is None:
-        if cutoff is not None:
-            raise _needs_rows(node, "a STRUCT threshold")
-        values = model.metadata["metrics"]
-    elif cutoff is None:
-        query = features.model_rows(model, query, session)
-        values = session.backend.evaluate(model.name, session.to_engine_sql(query))
+    if cutoff is None:
+        values = model_metrics(model, query, session)
+    elif query is None:
+        raise _needs_rows(node, "a STRUCT threshold")
     else:
         y, probabilities = _scored(session, model, query)
         values = udfs.metrics.classification(y, probabilities, cutoff)
     columns = EVALUATE_COLUMNS[model.task]
-    return _table({c: pa.float64() for c in columns}, [[values.get(m) for m in columns.values()]])
+    return ArrowResult.from_rows(
+        {c: pa.float64() for c in columns}, [[values.get(m) for m in columns.values()]]
+    )
 
 
-def _feature_importance(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Table:
+def _feature_importance(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
     meta = model.metadata
     if meta["algorithm"] not in ("lightgbm", "random_forest"):
         raise UnsupportedError(
@@ -114,20 +115,20 @@ def _feature_importance(node: ml.MLTableFunction, model: Any, session: Session) 
         "importance_gain": pa.float64(),
         "importance_cover": pa.float64(),
     }
-    return _table(columns, rows)
+    return ArrowResult.from_rows(columns, rows)
 
 
-def _global_explain(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Table:
+def _global_explain(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
     if (node.args.get("params") or {}).get("class_level_explain"):
         session.notice(
             "ML.GLOBAL_EXPLAIN: class_level_explain is not available; the attributions are "
             "the model's over all classes"
         )
     columns = {"feature": pa.string(), "attribution": pa.float64()}
-    return _table(columns, [list(row) for row in model.metadata["importance"]])
+    return ArrowResult.from_rows(columns, [list(row) for row in model.metadata["importance"]])
 
 
-def _training_info(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Table:
+def _training_info(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
     meta = model.metadata
     info = meta.get("training_info") or {}
     fit_seconds = meta.get("timings", {}).get("fit")
@@ -147,10 +148,10 @@ def _training_info(node: ml.MLTableFunction, model: Any, session: Session) -> pa
         info.get("learning_rate"),
         None if fit_seconds is None else round(fit_seconds * 1000),
     ]
-    return _table(columns, [row])
+    return ArrowResult.from_rows(columns, [row])
 
 
-def _feature_info(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Table:
+def _feature_info(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
     columns = {
         "input": pa.string(),
         "min": pa.float64(),
@@ -167,10 +168,10 @@ def _feature_info(node: ml.MLTableFunction, model: Any, session: Session) -> pa.
         [f["name"], *(info.get(f["name"], {}).get(c) for c in list(columns)[1:])]
         for f in model.metadata["features"]
     ]
-    return _table(columns, rows)
+    return ArrowResult.from_rows(columns, rows)
 
 
-def _confusion_matrix(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Table:
+def _confusion_matrix(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
     _require_classifier(node, model)
     cutoff = threshold(node, model)
     classes = model.metadata["classes"]
@@ -184,10 +185,12 @@ def _confusion_matrix(node: ml.MLTableFunction, model: Any, session: Session) ->
         counts = udfs.metrics.confusion_matrix(y, predicted, len(classes))
     labels = pa.array(classes)
     columns = {"expected_label": labels.type, **{str(c): pa.int64() for c in classes}}
-    return _table(columns, [[label, *row] for label, row in zip(classes, counts, strict=True)])
+    return ArrowResult.from_rows(
+        columns, [[label, *row] for label, row in zip(classes, counts, strict=True)]
+    )
 
 
-def _roc_curve(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Table:
+def _roc_curve(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
     _require_classifier(node, model)
     if len(model.metadata["classes"]) != 2:
         raise UnsupportedError(f"ML.ROC_CURVE is for binary classifiers; {model.name!r} is not")
@@ -208,10 +211,10 @@ def _roc_curve(node: ml.MLTableFunction, model: Any, session: Session) -> pa.Tab
         "true_negatives": pa.int64(),
         "false_negatives": pa.int64(),
     }
-    return _table(columns, [[point[c] for c in columns] for point in points])
+    return ArrowResult.from_rows(columns, [[point[c] for c in columns] for point in points])
 
 
-_HANDLERS: dict[str, Callable[[ml.MLTableFunction, Any, Session], pa.Table]] = {
+_HANDLERS: dict[str, Callable[[ml.MLTableFunction, Any, Session], ArrowResult]] = {
     "EVALUATE": _evaluate,
     "FEATURE_IMPORTANCE": _feature_importance,
     "GLOBAL_EXPLAIN": _global_explain,
@@ -224,11 +227,6 @@ _TAKES_ROWS = {"EVALUATE", "CONFUSION_MATRIX", "ROC_CURVE"}
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def _table(columns: dict[str, pa.DataType], rows: list[list[Any]]) -> pa.Table:
-    arrays = [pa.array([row[i] for row in rows], type=t) for i, t in enumerate(columns.values())]
-    return pa.Table.from_arrays(arrays, names=list(columns))
 
 
 def threshold(node: ml.MLTableFunction, model: Any) -> float | None:
