@@ -50,6 +50,7 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         transform.check(projections)
         query = transform.over(query, projections)
     excluded: list[str] = []
+    used: list[dict] = []
     if sources and query is not None and not node.args.get("redshift"):
         # The spine joined point-in-time to the feature tables; its keys and times are
         # not features.
@@ -60,7 +61,7 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     clauses = _clauses(node, session, query_sql)
     if projections:
         clauses.annotations["transform"] = transform.annotation(projections, session.dialect)
-    if excluded:
+    if used:
         clauses.annotations["features"] = used
     for notice in clauses.notices:
         session.notice(notice)
