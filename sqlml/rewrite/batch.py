@@ -135,17 +135,24 @@ def _reads_prediction(clause: exp.Expr | None, select: exp.Select) -> bool:
     select-list item that has one."""
     if clause is None:
         return False
-    if clause.find(ml.MLPredict):
-        return True
-    predicted = [e for e in select.expressions if e.find(ml.MLPredict)]
-    names = {e.alias for e in predicted if e.alias}
-    if any(c.name in names and not c.table for c in clause.find_all(exp.Column)):
-        return True
-    positions = {i for i, e in enumerate(select.expressions, start=1) if e in predicted}
-    return any(
-        isinstance(o.this, exp.Literal) and int(o.this.name) in positions
-        for o in (clause.expressions if isinstance(clause, exp.Order) else [])
+    return bool(clause.find(ml.MLPredict)) or any(
+        item.find(ml.MLPredict) for item in _items_named(clause, select)
     )
+
+
+def _items_named(clause: exp.Expr, select: exp.Select) -> list[exp.Expr]:
+    """The select-list items a clause names by alias (ORDER BY p) or position (ORDER BY 2)."""
+    names = {c.name for c in clause.find_all(exp.Column) if not c.table}
+    positions = {
+        int(o.this.name)
+        for o in (clause.expressions if isinstance(clause, exp.Order) else [])
+        if isinstance(o.this, exp.Literal) and o.this.is_int
+    }
+    return [
+        item
+        for i, item in enumerate(select.expressions, start=1)
+        if (item.alias and item.alias in names) or i in positions
+    ]
 
 
 def _limit_inside(select: exp.Select) -> None:
@@ -165,13 +172,12 @@ def _limit_inside(select: exp.Select) -> None:
     where, order = select.args.get("where"), select.args.get("order")
     if _reads_prediction(where, select) or _reads_prediction(order, select):
         return
-    if order is not None:
-        # ORDER BY 2 or a select-list name: the subquery has neither.
-        names = {e.alias for e in select.expressions if e.alias}
-        if any(isinstance(o.this, exp.Literal) for o in order.expressions) or any(
-            c.name in names and not c.table for c in order.find_all(exp.Column)
-        ):
-            return
+    # ORDER BY 2 or a select-list name: the subquery has neither.
+    if order is not None and (
+        _items_named(order, select)
+        or any(isinstance(o.this, exp.Literal) for o in order.expressions)
+    ):
+        return
     rows = exp.select("*").from_(source.copy())
     for part, value in (("where", where), ("order", order), ("limit", limit), ("offset", offset)):
         if value is not None:
