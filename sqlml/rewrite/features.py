@@ -21,7 +21,7 @@ from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, ModelNotFoundError, SqlmlSyntaxError
 from sqlml.rewrite.predict import ModelLookup, _star_table, model_name
-from sqlml.rewrite.scope import in_scope, replace_in_from
+from sqlml.rewrite.scope import describe_in_scope, replace_in_from
 
 FeatureTable = Any  # udfs.catalog.FeatureTable
 _SPINE = "_sqlml_spine"
@@ -181,11 +181,6 @@ def _quoted(name: str) -> exp.Identifier:
 def spine_keys(table: FeatureTable, spine: dict[str, str]) -> list[str]:
     """The spine's names of the table's keys (check_spine has made sure there are)."""
     return [_resolve(k, spine) or k for k in table.keys]
-
-
-def describe_in_scope(session: Session, query: exp.Query, node: exp.Expr) -> dict[str, str]:
-    """The columns of a query found inside a statement, which may read the statement's CTEs."""
-    return dict(session.backend.describe(session.to_engine_sql(in_scope(query, node))))
 
 
 def _resolve(name: str, columns: dict[str, str]) -> str | None:

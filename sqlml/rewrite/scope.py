@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    from sqlml.commands import Session
 
 
 def ctes_around(node: exp.Expr) -> list[exp.CTE]:
@@ -29,6 +34,12 @@ def in_scope(query: exp.Query, node: exp.Expr) -> exp.Query:
     for cte in ctes_around(node):
         scoped = scoped.with_(cte.alias, as_=cte.this.copy(), copy=False)
     return scoped
+
+
+def describe_in_scope(session: Session, query: exp.Query, node: exp.Expr) -> dict[str, str]:
+    """The columns (name → engine type) of a query found inside a statement at ``node``,
+    which may read the statement's CTEs."""
+    return dict(session.backend.describe(session.to_engine_sql(in_scope(query, node))))
 
 
 def replace_in_from(node: exp.Expr, query: exp.Query, name: str) -> None:

@@ -18,7 +18,7 @@ from sqlglot import exp
 from sqlml.commands import Session, ml_functions, transform
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
-from sqlml.rewrite.scope import replace_in_from
+from sqlml.rewrite.scope import describe_in_scope, replace_in_from
 
 _SQL_TYPES = {
     pa.string(): "TEXT",
@@ -70,7 +70,7 @@ def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
             f"ML.PREDICT needs input rows: ML.PREDICT(MODEL {model.name}, TABLE t | (query))"
         )
     threshold = ml_functions.threshold(node, model)
-    described = session.backend.describe(session.to_engine_sql(query.copy()))
+    described = describe_in_scope(session, query, node)
     meta = model.metadata
     label = f"predicted_{meta['target']}"
     classes = meta["classes"] if model.task == "classification" else []
@@ -106,7 +106,7 @@ def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
         probs = _probabilities(session.backend.name, classes, probability)
         outputs.append(probs.as_(f"{label}_probs", quoted=True))
     outputs += [
-        exp.column(exp.to_identifier(name, quoted=True), table=_SCORED) for name, _ in described
+        exp.column(exp.to_identifier(name, quoted=True), table=_SCORED) for name in described
     ]
     return exp.select(*outputs).from_(inner.subquery(_SCORED))
 

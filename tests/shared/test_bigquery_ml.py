@@ -190,6 +190,12 @@ def test_table_functions_work_inside_larger_queries(sex):
     )
     assert [r["predicted_sex"] for r in counted] == ["female", "male"]
     assert sum(r["n"] for r in counted) == 344
+    in_cte = scalar(
+        sex,
+        "WITH gentoo AS (SELECT * FROM penguins WHERE species = 'Gentoo') "
+        "SELECT COUNT(*) FROM ML.PREDICT(MODEL sex, (SELECT * FROM gentoo))",
+    )
+    assert in_cte == scalar(sex, "SELECT COUNT(*) FROM penguins WHERE species = 'Gentoo'")
     best = scalar(
         sex,
         "SELECT feature FROM ML.FEATURE_IMPORTANCE(MODEL sex) ORDER BY importance_gain DESC "
