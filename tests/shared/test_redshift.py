@@ -162,7 +162,7 @@ def test_churn_tutorial_trains_predicts_and_shows_the_model(redshift):
     assert (summary["task"], summary["algorithm"]) == ("classification", "lightgbm")
     assert summary["metric_value"] > 0.85  # roc_auc on the hold-out; chance is 0.5
 
-    facts = {r["key"]: r["value"] for r in rows(redshift, "SHOW MODEL customer_churn_auto_model")}
+    facts = show_model(redshift, "customer_churn_auto_model")
     assert facts["Model State"] == "READY"
     assert facts["Function Name"] == "ml_fn_customer_churn_auto"
     assert facts["Function Parameters"] == (
@@ -215,6 +215,11 @@ FEATURES = (
 )
 
 
+def show_model(con: sqlml.Connection, model: str) -> dict[str, str]:
+    """SHOW MODEL's (key, value) rows as a dict."""
+    return {r["key"]: r["value"] for r in rows(con, f"SHOW MODEL {model}")}
+
+
 def options(con: sqlml.Connection, model: str) -> dict[str, str]:
     return {
         r["name"]: r["value"]
@@ -243,7 +248,7 @@ def test_xgboost_with_auto_off_maps_its_hyperparameters_to_lightgbm(con, activit
     assert (facts["reg_alpha"], facts["reg_lambda"]) == ("0.1", "2.0")
     assert facts["min_split_gain"] == "0.05"
     assert facts["min_child_weight"] == "2.0"
-    shown = {r["key"]: r["value"] for r in rows(con, "SHOW MODEL churn_xgb")}
+    shown = show_model(con, "churn_xgb")
     assert (shown["Model Type"], shown["AUTO"], shown["Objective"]) == (
         "xgboost",
         "OFF",
@@ -267,7 +272,7 @@ def test_regression_objectives_map_to_lightgbm_objectives(con, activity):
     )
     facts = options(con, "spend")
     assert (facts["task"], facts["objective"]) == ("regression", "regression_l1")
-    shown = {r["key"]: r["value"] for r in rows(con, "SHOW MODEL spend")}
+    shown = show_model(con, "spend")
     assert shown["Problem Type"] == "Regression"
     assert float(shown["validation:r2"]) > 0.5
 
@@ -332,7 +337,7 @@ def test_automl_objective_and_ignored_clauses_are_each_said(con, activity):
         "SETTINGS MAX_RUNTIME is accepted and ignored: it bounds the automatic model search",
     ):
         assert any(s.startswith(expected) for s in said), (expected, said)
-    shown = {r["key"]: r["value"] for r in rows(con, "SHOW MODEL churn_f1")}
+    shown = show_model(con, "churn_f1")
     assert shown["IAM Role"] == "arn:aws:iam::123456789012:role/RedshiftML"
     assert shown["Max Runtime"] == "1800"
 
@@ -377,7 +382,7 @@ def test_show_model_works_for_every_model_and_show_model_all_lists_them(con, act
         "CREATE MODEL plain TARGET churn USING random_forest OPTIONS (n_estimators = 5) "
         f"AS {FEATURES}"
     )
-    facts = {r["key"]: r["value"] for r in rows(con, "SHOW MODEL plain")}
+    facts = show_model(con, "plain")
     assert (facts["Model Type"], facts["Algorithm"]) == ("random_forest", "random_forest")
     assert facts["Problem Type"] == "BinaryClassification"
     assert "IAM Role" not in facts and "Function Name" not in facts
