@@ -2,20 +2,20 @@
 --
 -- `sqlml install` runs this after creating the catalog tables (udfs/catalog.py) and
 -- replaces each @PRELUDE@ with two lines that put sqlml's packages on the server
--- Python's path. Every body hands off to one Python function; the comment above each
--- names it. Functions run with the caller's rights unless marked SECURITY DEFINER, and
+-- Python's path and import sqlml/in_server.py as `handoff`. Every body hands off to one
+-- function there; the comment above each names it. Functions run with the caller's rights unless marked SECURITY DEFINER, and
 -- those never run SQL text that a caller supplies.
 
 -- Run any sqlml statement; one jsonb object per result row.
--- → sqlml/backends/plpython.py: execute
+-- → sqlml/in_server.py: execute
 CREATE OR REPLACE FUNCTION sqlml.execute(statement text) RETURNS SETOF jsonb
 LANGUAGE plpython3u VOLATILE AS $sqlml$
 @PRELUDE@
-from sqlml.backends import plpython; return handoff.call(plpy, plpython.execute, GD, statement)
+return handoff.call(plpy, handoff.execute, GD, statement)
 $sqlml$;
 
 -- Train on a query's rows (read inside the server) and store a new version.
--- → udfs/postgres.py: train_model
+-- → sqlml/in_server.py: train_model
 CREATE OR REPLACE FUNCTION sqlml.train_model(
     name text, query text, request jsonb, function_name text DEFAULT NULL
 ) RETURNS integer
@@ -25,21 +25,21 @@ return handoff.call(plpy, handoff.train_model, name, query, request, function_na
 $sqlml$;
 
 -- (Re)create the SQL functions that serve a model's in-use version.
--- → udfs/postgres.py: install_model_functions
+-- → sqlml/in_server.py: install_model_functions
 CREATE OR REPLACE FUNCTION sqlml._install_model_functions(name text) RETURNS void
 LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $sqlml$
 @PRELUDE@
 handoff.call(plpy, handoff.install_model_functions, name)
 $sqlml$;
 
--- → udfs/postgres.py: drop_model
+-- → sqlml/in_server.py: drop_model
 CREATE OR REPLACE FUNCTION sqlml.drop_model(name text) RETURNS void
 LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $sqlml$
 @PRELUDE@
 handoff.call(plpy, handoff.drop_model, name)
 $sqlml$;
 
--- → udfs/postgres.py: set_model_version
+-- → sqlml/in_server.py: set_model_version
 CREATE OR REPLACE FUNCTION sqlml.set_model_version(name text, version integer) RETURNS void
 LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $sqlml$
 @PRELUDE@
@@ -47,7 +47,7 @@ handoff.call(plpy, handoff.set_model_version, name, version)
 $sqlml$;
 
 -- A model's prediction for one row given as a JSON object of its features (text).
--- → udfs/postgres.py: predict_json
+-- → sqlml/in_server.py: predict_json
 CREATE OR REPLACE FUNCTION sqlml.predict(model text, features jsonb) RETURNS text
 LANGUAGE plpython3u STABLE PARALLEL RESTRICTED AS $sqlml$
 @PRELUDE@
@@ -55,7 +55,7 @@ return handoff.call(plpy, handoff.predict_json, GD, model, features, False)
 $sqlml$;
 
 -- Binary: the larger label's probability; multiclass: {label: probability}.
--- → udfs/postgres.py: predict_json
+-- → sqlml/in_server.py: predict_json
 CREATE OR REPLACE FUNCTION sqlml.predict_proba(model text, features jsonb) RETURNS jsonb
 LANGUAGE plpython3u STABLE PARALLEL RESTRICTED AS $sqlml$
 @PRELUDE@
@@ -63,7 +63,7 @@ return handoff.call(plpy, handoff.predict_json, GD, model, features, True)
 $sqlml$;
 
 -- Metrics of a model on a query's rows (the target column included), as JSON.
--- → udfs/postgres.py: evaluate_model
+-- → sqlml/in_server.py: evaluate_model
 CREATE OR REPLACE FUNCTION sqlml.evaluate_json(model text, query text) RETURNS jsonb
 LANGUAGE plpython3u STABLE AS $sqlml$
 @PRELUDE@
@@ -96,7 +96,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Table forms of SHOW / DESCRIBE / EVALUATE / EXPLAIN for psql and BI tools.
--- → sqlml/backends/plpython.py: command_rows
+-- → sqlml/in_server.py: command_rows
 CREATE OR REPLACE FUNCTION sqlml.show_models() RETURNS TABLE (
     name text, version integer, task text, algorithm text, target text, metric text,
     metric_value double precision, function text, created_at timestamp
@@ -106,14 +106,14 @@ CREATE OR REPLACE FUNCTION sqlml.describe_model(model text) RETURNS TABLE (
     section text, "position" integer, name text, value text
 ) LANGUAGE plpython3u STABLE AS $sqlml$
 @PRELUDE@
-from sqlml.backends import plpython; return handoff.call(plpy, plpython.command_rows, GD, "describe", model)
+return handoff.call(plpy, handoff.command_rows, GD, "describe", model)
 $sqlml$;
 
 CREATE OR REPLACE FUNCTION sqlml.explain_model(model text) RETURNS TABLE (
     feature text, importance double precision
 ) LANGUAGE plpython3u STABLE AS $sqlml$
 @PRELUDE@
-from sqlml.backends import plpython; return handoff.call(plpy, plpython.command_rows, GD, "explain", model)
+return handoff.call(plpy, handoff.command_rows, GD, "explain", model)
 $sqlml$;
 
 CREATE OR REPLACE FUNCTION sqlml.model_versions(model text) RETURNS TABLE (
@@ -121,13 +121,13 @@ CREATE OR REPLACE FUNCTION sqlml.model_versions(model text) RETURNS TABLE (
     metric_value double precision, rows_train bigint, created_at timestamp
 ) LANGUAGE plpython3u STABLE AS $sqlml$
 @PRELUDE@
-from sqlml.backends import plpython; return handoff.call(plpy, plpython.command_rows, GD, "versions", model)
+return handoff.call(plpy, handoff.command_rows, GD, "versions", model)
 $sqlml$;
 
 CREATE OR REPLACE FUNCTION sqlml.evaluate_model(model text, query text DEFAULT NULL)
 RETURNS TABLE (metric text, value double precision) LANGUAGE plpython3u STABLE AS $sqlml$
 @PRELUDE@
-from sqlml.backends import plpython; return handoff.call(plpy, plpython.evaluate_rows, GD, model, query)
+return handoff.call(plpy, handoff.evaluate_rows, GD, model, query)
 $sqlml$;
 
 -- Who may do what: sqlml_user trains, manages and uses models (GRANT sqlml_user TO role).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -13,7 +12,7 @@ import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 
-from sqlml import commands
+from sqlml import pipeline
 from sqlml.backends.base import Backend
 from sqlml.dialects import expressions as ml
 from sqlml.dialects import ml_dialect
@@ -24,11 +23,11 @@ from sqlml.errors import (
     SqlmlSyntaxError,
     UnsupportedError,
 )
-from sqlml.result import Result
-from sqlml.rewrite.batch import rewrite_batches
-from sqlml.rewrite.features import rewrite_feature_lookups, rewrite_features_at_time
-from sqlml.rewrite.predict import rewrite_predictions, signature
-from sqlml.rewrite.table_functions import rewrite_table_functions
+from sqlml.feature_tables import statements as feature_table_statements
+from sqlml.models import create, manage
+from sqlml.predict.calls import signature
+from sqlml.result import EmptyResult, Result
+from sqlml.session import Session
 from sqlml.statements import Statement, split
 
 Progress = Callable[[str], None]
@@ -85,7 +84,7 @@ class Connection:
             self._progress: Progress = progress
         else:
             self._progress = _stderr_progress if progress else _silent
-        self._session = commands.Session(backend, self._progress, self._engine_sql, self.read)
+        self._session = Session(backend, self._progress, self._engine_sql, self.read)
         self._closed = False
 
     # -- public API --------------------------------------------------------------------
@@ -108,7 +107,7 @@ class Connection:
 
     def command(self, statement: ml.MLStatement) -> Cursor:
         """Run an already-parsed sqlml statement (the function forms in PostgreSQL use it)."""
-        return Cursor(commands.run(statement, self._session))
+        return Cursor(_run_statement(statement, self._session))
 
     def close(self) -> None:
         if not self._closed:
@@ -151,7 +150,7 @@ class Connection:
             keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
             return self.backend.run(f"{keyword} {self._engine_sql(tree.this, used)}", params)
         if isinstance(tree, ml.MLStatement):
-            return commands.run(tree, self._session)
+            return _run_statement(tree, self._session)
         return self.backend.run(self._engine_sql(tree, used), params)
 
     def _transpiled(self, statement: Statement) -> str:
@@ -189,35 +188,7 @@ class Connection:
         return trees[0]
 
     def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
-        # Each rewrite reads the models it meets: one catalog read per model a statement names.
-        models = functools.cache(self.backend.catalog.get)
-        rewrite_table_functions(tree, self._session)
-        rewrite_features_at_time(tree, self._session)
-        rewrite_feature_lookups(tree, self._session, models)
-        _name_bare_predictions(tree)
-        names: dict[str, str] = {}
-        if self.backend.batch_predict:
-            names |= rewrite_batches(
-                tree,
-                models,
-                self.backend.describe,
-                self.backend.relation_kind,
-                self.backend.function_schema,
-            )
-        names |= rewrite_predictions(tree, models, self.backend.function_schema)
-        if used is not None:
-            used.update(names)
-        leftover = next(
-            tree.find_all(ml.MLStatement, ml.MLPredict, ml.MLTableFunction, ml.FeaturesAtTime), None
-        )
-        if leftover is not None:
-            raise UnsupportedError(f"{leftover.key} cannot be used inside another statement")
-        try:
-            return tree.sql(dialect=self.backend.name, unsupported_level=ErrorLevel.RAISE)
-        except SqlglotError as error:
-            raise UnsupportedError(
-                f"cannot write this statement for {self.backend.name}: {error}"
-            ) from error
+        return pipeline.engine_sql(tree, self._session, used)
 
     def _explain_engine_error(
         self, error: Exception, used: dict[str, str], statement: Statement
@@ -264,18 +235,33 @@ def _engine_error(error: Exception, statement: Statement) -> BackendError:
     return wrapped
 
 
-def _name_bare_predictions(tree: exp.Expr) -> None:
-    """`SELECT PREDICT(m, *)` shows a column named predict, not the engine function's name."""
-    for node in list(tree.find_all(ml.MLPredict)):
-        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
-            label = "predict_proba" if node.args.get("proba") else "predict"
-            node.replace(exp.alias_(node.copy(), label))
-
-
 def _empty() -> Result:
-    from sqlml.result import EmptyResult
-
     return EmptyResult()
+
+
+Handler = Callable[[Any, Session], Result]
+
+# Each sqlml statement and the function that carries it out.
+HANDLERS: dict[type[ml.MLStatement], Handler] = {
+    ml.CreateModel: create.create_model,
+    ml.ShowModels: manage.show_models,
+    ml.ShowModel: manage.show_model,
+    ml.ShowModelVersions: manage.show_versions,
+    ml.DescribeModel: manage.describe_model,
+    ml.EvaluateModel: manage.evaluate_model,
+    ml.ExplainModel: manage.explain_model,
+    ml.DropModel: manage.drop_model,
+    ml.AlterModelVersion: manage.alter_model_version,
+    ml.CreateFeatureTable: feature_table_statements.create_feature_table,
+    ml.RefreshFeatureTable: feature_table_statements.refresh_feature_table,
+    ml.ShowFeatureTables: feature_table_statements.show_feature_tables,
+    ml.DescribeFeatureTable: feature_table_statements.describe_feature_table,
+    ml.DropFeatureTable: feature_table_statements.drop_feature_table,
+}
+
+
+def _run_statement(statement: ml.MLStatement, session: Session) -> Result:
+    return HANDLERS[type(statement)](statement, session)
 
 
 def connect(

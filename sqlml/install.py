@@ -29,7 +29,6 @@ REQUIRED_MODULES = (
     "sqlglot",
     "sqlml",
 )
-_SCRIPT = re.compile(r"sqlml--(\d+\.\d+\.\d+)\.sql")
 _UPGRADE = re.compile(r"sqlml--(\d+\.\d+\.\d+)--(\d+\.\d+\.\d+)\.sql")
 
 Report = Callable[[str], None]
@@ -109,7 +108,7 @@ def _set_info(conn: psycopg.Connection, key: str, value: str) -> None:
 
 
 def _render(script: str, paths: list[str]) -> str:
-    prelude = udfs.postgres.prelude(paths)
+    prelude = udfs.pg_functions.prelude(paths)
     return re.sub(r"^@PRELUDE@$", lambda _: prelude, script, flags=re.MULTILINE)
 
 

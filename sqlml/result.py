@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import Any, Protocol
 
 import pyarrow as pa
+
+from sqlml._udfs_loader import udfs
 
 
 class Result(Protocol):
@@ -18,21 +21,6 @@ class Result(Protocol):
     def fetchall(self) -> list[tuple]: ...
 
     def arrow(self) -> pa.Table: ...
-
-
-_SQL_TYPES = {
-    "bool": "BOOLEAN",
-    "int8": "TINYINT",
-    "int16": "SMALLINT",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "float": "FLOAT",
-    "double": "DOUBLE",
-    "string": "VARCHAR",
-    "large_string": "VARCHAR",
-    "timestamp[us]": "TIMESTAMP",
-    "binary": "BLOB",
-}
 
 
 class ArrowResult:
@@ -53,7 +41,7 @@ class ArrowResult:
     @property
     def description(self) -> list[tuple]:
         return [
-            (f.name, _SQL_TYPES.get(str(f.type), str(f.type).upper()), None, None, None, None, None)
+            (f.name, _description_type(f.type), None, None, None, None, None)
             for f in self.table.schema
         ]
 
@@ -119,3 +107,28 @@ class RowsResult(ArrowResult):
             if self._rows
             else pa.table({c: pa.array([], pa.null()) for c in self._columns})
         )
+
+
+def _description_type(arrow_type: pa.DataType) -> str:
+    known = udfs.sql_types.BY_ARROW_NAME.get(str(arrow_type))
+    return known.duckdb if known else str(arrow_type).upper()
+
+
+def facts_result(facts: list[tuple[str, str, Any]]) -> ArrowResult:
+    """(section, name, value) facts as DESCRIBE's rows: (section, position in the section,
+    name, value as text); facts without a value are left out."""
+    rows: list[tuple[str, int, str, str]] = []
+    positions: dict[str, int] = {}
+    for section, name, value in facts:
+        if value is None:
+            continue
+        positions[section] = positions.get(section, 0) + 1
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        rows.append((section, positions[section], name, text))
+    columns = {
+        "section": pa.string(),
+        "position": pa.int32(),
+        "name": pa.string(),
+        "value": pa.string(),
+    }
+    return ArrowResult.from_rows(columns, rows)

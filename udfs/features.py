@@ -11,6 +11,8 @@ import pyarrow.compute as pc
 
 from sqlml.errors import InvalidTrainingDataError
 
+from .sql_types import BY_ARROW_NAME, TEXT
+
 Kind = Literal["numeric", "boolean", "categorical", "temporal"]
 
 # Text categories reach ONNX as strings, which cannot be NULL: NULL becomes this value,
@@ -88,26 +90,9 @@ def _days_since_epoch(column: pa.Array) -> pa.Array:
     return pc.divide(pc.cast(micros, pa.float64()), float(_MICROS_PER_DAY))
 
 
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "bool": pa.bool_(),
-    "int8": pa.int8(),
-    "int16": pa.int16(),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "uint8": pa.uint8(),
-    "uint16": pa.uint16(),
-    "uint32": pa.uint32(),
-    "uint64": pa.uint64(),
-    "float": pa.float32(),
-    "double": pa.float64(),
-    "string": pa.string(),
-    "large_string": pa.string(),
-}
-
-
 def label_arrow_type(name: str) -> pa.DataType:
     """The Arrow type in which PREDICT returns a classifier's labels."""
-    return ARROW_TYPES.get(name, pa.string())
+    return BY_ARROW_NAME.get(name, TEXT).arrow
 
 
 # The ONNX graph's inputs (see convert.py): one matrix per kind of value.

@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-# predict / proba: one row per call; *_batch: a packed chunk of rows per call (PostgreSQL).
-KINDS = ("predict", "proba", "predict_batch", "proba_batch")
-
 
 def predict_function(model: str, proba: bool = False, batch: bool = False) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:40] or "model"

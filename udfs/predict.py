@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -81,10 +80,6 @@ class PredictorCache:
         self._items: OrderedDict[str, Predictor] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
-
-    @staticmethod
-    def key(onnx: bytes) -> str:
-        return hashlib.sha256(onnx).hexdigest()
 
     def get(self, key: str) -> Predictor | None:
         with self._lock:

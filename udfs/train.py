@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
@@ -42,6 +44,19 @@ class TrainRequest:
     # What the statement said beside training (a compatibility form's clauses, BigQuery's
     # TRANSFORM, ...): kept with the model as metadata["annotations"], never interpreted here.
     annotations: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The request as a server reads it back (from_json); the server finds the column
+        types itself."""
+        fields = dataclasses.asdict(self)
+        del fields["sql_types"]
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainRequest:
+        fields = json.loads(text)
+        fields["exclude"] = tuple(fields.get("exclude", ()))
+        return cls(**fields)
 
 
 @dataclass

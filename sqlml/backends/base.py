@@ -17,12 +17,12 @@ from sqlml.result import Result
 
 Progress = Callable[[str], None]
 Catalog = udfs.catalog.Catalog
+ModelVersion = udfs.catalog.ModelVersion
 TrainRequest = udfs.train.TrainRequest
 
 
 class Backend(ABC):
     name: ClassVar[str]  # the sqlglot dialect of the engine: "duckdb", "postgres"
-    trains_in_process: ClassVar[bool] = True
 
     catalog: Catalog
 
@@ -84,7 +84,7 @@ class Backend(ABC):
 
     # Engine functions that serve PREDICT live in this schema (None: the default one).
     function_schema: ClassVar[str | None] = None
-    # Whether the engine has per-model batch functions (rewrite/batch.py) to prefer over
+    # Whether the engine has per-model batch functions (sqlml/predict/batch.py) to prefer over
     # one call per row where the query's shape allows.
     batch_predict: ClassVar[bool] = False
 

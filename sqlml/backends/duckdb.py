@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from sqlml._udfs_loader import udfs
+from sqlml._udfs_loader import load_engine_module, udfs
 from sqlml.backends.base import Backend, Progress, TrainRequest
 from sqlml.errors import BackendError
 
@@ -23,7 +23,8 @@ ModelVersion = udfs.catalog.ModelVersion
 PredictorCache = udfs.predict.PredictorCache
 Predictor = udfs.predict.Predictor
 predict_function = udfs.naming.predict_function
-duckdb_udfs = __import__(f"{udfs.__name__}.duckdb", fromlist=["register"])
+load_engine_module("duckdb_functions")
+duckdb_udfs = udfs.duckdb_functions
 
 # One process-wide cache: connections to the same file share loaded models.
 _PREDICTORS = PredictorCache()

@@ -6,7 +6,6 @@ becomes calls of each model's SQL functions; the catalog is read with plain SQL.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +14,6 @@ import psycopg
 
 from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Progress, TrainRequest
-from sqlml.backends.plpython import _request_fields
 from sqlml.backends.server import ServerModels
 from sqlml.errors import BackendError, SqlmlError, from_server
 from sqlml.result import RowsResult
@@ -120,7 +118,7 @@ class PostgresBackend(ServerModels):
             return int(
                 self._call(
                     "SELECT sqlml.train_model(%s, %s, %s::jsonb, %s)",
-                    [name, query_sql, json.dumps(_request_fields(request)), function_name],
+                    [name, query_sql, request.to_json(), function_name],
                 )
             )
         finally:

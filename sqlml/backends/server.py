@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Backend
 
 
@@ -44,7 +43,3 @@ class ServerModels(Backend):
 
     def set_model_version(self, name: str, version: int) -> None:
         self._value("SELECT sqlml.set_model_version(?, CAST(? AS integer))", [name, version])
-
-    def predictor(self, name: str) -> Any:
-        model = self.catalog.get(name)
-        return udfs.predict.Predictor(self.catalog.onnx(name, model.version), model.metadata)

@@ -9,9 +9,9 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 from sqlglot.tokens import TokenType
 
-from sqlml.dialects.grammar import ML_FUNCTION_PARSERS, ML_FUNCTIONS, ML_WORDS, MLGrammar
+from sqlml.dialects.grammar import ML_FUNCTION_PARSERS, ML_FUNCTIONS, MLGrammar
 
-__all__ = ["ML_WORDS", "READABLE", "SqlmlDuckDB", "SqlmlPostgres", "ml_dialect"]
+__all__ = ["READABLE", "SqlmlDuckDB", "SqlmlPostgres", "ml_dialect"]
 
 
 def _ml_keywords(tokenizer: type) -> dict:

@@ -9,10 +9,6 @@ from sqlglot.tokens import TokenType
 
 from sqlml.dialects import expressions as ml
 
-# Words that can start a sqlml statement or name an ML function. A statement without any
-# of them is plain SQL and goes to the engine untouched.
-ML_WORDS = frozenset({"MODEL", "MODELS", "PREDICT", "PREDICT_PROBA"})
-
 # BigQuery ML's table functions, written ML.<name>(MODEL m, ...).
 ML_TABLE_FUNCTIONS = frozenset(
     {
@@ -29,7 +25,7 @@ ML_TABLE_FUNCTIONS = frozenset(
 )
 
 _CREATE_MODEL_CLAUSES = ("TARGET", "PREDICT", "TASK", "USING", "FUNCTION", "FEATURES", "OPTIONS")
-# Redshift ML's clauses: read here as written, given meaning by sqlml.commands.redshift.
+# Redshift ML's clauses: read here as written, given meaning by sqlml.models.redshift.
 REDSHIFT_CLAUSES = (
     "IAM_ROLE",
     "AUTO",
@@ -44,7 +40,7 @@ REDSHIFT_CLAUSES = (
 )
 
 
-def _name_of(identifier: exp.Expr) -> str:
+def name_of(identifier: exp.Expr) -> str:
     """The catalog name of a model: unquoted identifiers fold to lower case; a dataset-
     qualified name (BigQuery's `ds.model`) is one name, its parts joined by dots."""
     if isinstance(identifier, exp.Table | exp.Column):
@@ -265,7 +261,7 @@ class MLGrammar:
         if table is None or not table.name:
             self.raise_error("Expected a model name", token)
         try:
-            return _name_of(table)
+            return name_of(table)
         except ValueError:
             self.raise_error(f"Expected a model name, not {table.sql()}", token)
             raise
@@ -285,7 +281,7 @@ class MLGrammar:
         identifier = self._parse_id_var(any_token=False)
         if identifier is None:
             self.raise_error("Expected a column name", token)
-        return _name_of(identifier)
+        return name_of(identifier)
 
     def _parse_ml_word(self) -> str:
         token = self._curr

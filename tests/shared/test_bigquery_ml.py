@@ -9,7 +9,7 @@ import pytest
 from queries import FAST, one, rows, scalar, values
 
 import sqlml
-from sqlml.commands import SqlmlNotice
+from sqlml.session import SqlmlNotice
 
 TUTORIAL_MODEL = """
 CREATE OR REPLACE MODEL `bqml_tutorial.penguins_model`

@@ -6,7 +6,7 @@ import pytest
 from queries import one, rows, scalar
 
 import sqlml
-from sqlml.commands import SqlmlNotice
+from sqlml.session import SqlmlNotice
 
 PENGUINS_TUTORIAL = """
 CREATE OR REPLACE MODEL `bqml_tutorial.penguins_model`

@@ -21,7 +21,7 @@ from queries import FAST, rows, scalar, values
 from servers import load, reset
 
 import sqlml
-from sqlml.commands import SqlmlNotice
+from sqlml.session import SqlmlNotice
 from sqlml.errors import (
     FeatureTableNotFoundError,
     InputSchemaError,

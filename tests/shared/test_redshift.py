@@ -13,7 +13,7 @@ import pytest
 from queries import one, rows, scalar, values
 
 import sqlml
-from sqlml.commands import SqlmlNotice
+from sqlml.session import SqlmlNotice
 
 # Every Redshift statement here says IAM_ROLE; tests that are about it check its notice.
 pytestmark = pytest.mark.filterwarnings("ignore:IAM_ROLE is accepted and ignored")

@@ -14,7 +14,7 @@ from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.dialects import ml_dialect
 from sqlml.errors import InputSchemaError, SqlmlSyntaxError
-from sqlml.rewrite.predict import rewrite_predictions
+from sqlml.predict.calls import rewrite_predictions
 from sqlml.statements import split
 
 # The grammar is shared by every engine's dialect: everything here must hold for both.

@@ -1,4 +1,4 @@
-"""PREDICT in chunks on PostgreSQL (sqlml/rewrite/batch.py, README "PREDICT and PREDICT_PROBA").
+"""PREDICT in chunks on PostgreSQL (sqlml/predict/batch.py, README "PREDICT and PREDICT_PROBA").
 
 A SELECT over one table or subquery scores chunks of 10,000 rows with the model's batch
 function; joins and LIMIT call the per-row function. Which one ran is read from the server's

@@ -1,4 +1,4 @@
-"""The per-row functions of a model (udfs/postgres.py: row_function): the scorer a function
+"""The per-row functions of a model (udfs/pg_scoring.py: row_function): the scorer a function
 keeps in its SD between calls answers every row as sqlml.predict / sqlml.predict_proba do
 (another path: features by name, a new onnxruntime call each row), whatever the kinds of
 features and NULLs, and it follows the model when ALTER MODEL ... SET VERSION replaces the

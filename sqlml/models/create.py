@@ -7,12 +7,13 @@ import time
 import pyarrow as pa
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session, bigquery, redshift, transform
-from sqlml.commands.compat import Translated
 from sqlml.dialects import expressions as ml
 from sqlml.errors import ModelExistsError, SqlmlSyntaxError, UnsupportedError
+from sqlml.feature_tables import point_in_time as features
+from sqlml.models import bigquery, redshift, transform
+from sqlml.models.forms import Translated
 from sqlml.result import ArrowResult, Result
-from sqlml.rewrite import features
+from sqlml.session import Session
 
 DEFAULT_ALGORITHM = "lightgbm"
 

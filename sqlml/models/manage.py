@@ -9,10 +9,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
-from sqlml.result import ArrowResult, EmptyResult, Result
-from sqlml.rewrite import features
+from sqlml.models.rows import model_rows
+from sqlml.result import ArrowResult, EmptyResult, Result, facts_result
+from sqlml.session import Session
 
 _ts = pa.timestamp("us")
 
@@ -180,32 +180,12 @@ def describe_model(node: ml.DescribeModel, session: Session) -> Result:
     return facts_result(facts)
 
 
-def facts_result(facts: list[tuple[str, str, Any]]) -> Result:
-    """(section, name, value) facts as DESCRIBE's rows: (section, position in the section,
-    name, value as text); facts without a value are left out."""
-    rows: list[tuple[str, int, str, str]] = []
-    positions: dict[str, int] = {}
-    for section, name, value in facts:
-        if value is None:
-            continue
-        positions[section] = positions.get(section, 0) + 1
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        rows.append((section, positions[section], name, text))
-    columns = {
-        "section": pa.string(),
-        "position": pa.int32(),
-        "name": pa.string(),
-        "value": pa.string(),
-    }
-    return ArrowResult.from_rows(columns, rows)
-
-
 def model_metrics(model: Any, query: exp.Query | None, session: Session) -> dict[str, Any]:
     """The metrics kept from training's hold-out rows, or the model's on ``query``'s rows,
     built as its training rows were (TRANSFORM, feature tables)."""
     if query is None:
         return model.metadata["metrics"]
-    rows = features.model_rows(model, query, session)
+    rows = model_rows(model, query, session)
     return session.backend.evaluate(model.name, session.to_engine_sql(rows))
 
 

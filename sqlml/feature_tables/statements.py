@@ -15,8 +15,6 @@ import pyarrow as pa
 from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session
-from sqlml.commands.manage import facts_result
 from sqlml.dialects import expressions as ml
 from sqlml.errors import (
     InputSchemaError,
@@ -24,8 +22,9 @@ from sqlml.errors import (
     ModelExistsError,
     UnknownOptionError,
 )
-from sqlml.result import ArrowResult, EmptyResult, Result
-from sqlml.rewrite.features import feature_tables, is_temporal, table_ref
+from sqlml.feature_tables.point_in_time import feature_tables, table_ref
+from sqlml.result import ArrowResult, EmptyResult, Result, facts_result
+from sqlml.session import Session
 
 _STAGE = "_sqlml_stage"
 SUMMARY_COLUMNS = {
@@ -54,7 +53,7 @@ def create_feature_table(node: ml.CreateFeatureTable, session: Session) -> Resul
     keys = [_column(k, columns, "KEY", where) for k in node.args["keys"]]
     timestamp = _column(node.args["timestamp"], columns, "TIMESTAMP", where)
     kind = dict(columns)[timestamp]
-    if not is_temporal(kind):
+    if not udfs.sql_types.is_temporal(kind):
         raise InputSchemaError(
             f"{where}: TIMESTAMP column {timestamp!r} is {kind}; it must be a date or timestamp"
         )

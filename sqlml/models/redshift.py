@@ -17,8 +17,6 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session
-from sqlml.commands.compat import Translated, mixed_forms, to_number
 from sqlml.errors import (
     InputSchemaError,
     InvalidTrainingDataError,
@@ -27,6 +25,8 @@ from sqlml.errors import (
     UnsupportedError,
     close_matches,
 )
+from sqlml.models.forms import Translated, mixed_forms, to_number
+from sqlml.session import Session
 
 AUTO_NOTICE = (
     "AUTO ON: sqlml has no automatic model search yet; trained lightgbm (gradient-boosted trees)"

@@ -17,11 +17,11 @@ from typing import Any
 from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, ModelNotFoundError, SqlmlSyntaxError
-from sqlml.rewrite.predict import ModelLookup, _star_table, model_name
-from sqlml.rewrite.scope import describe_in_scope, replace_in_from
+from sqlml.predict.calls import model_name, star_table
+from sqlml.scope import describe_in_scope, replace_in_from
+from sqlml.session import Rewriting, Session
 
 FeatureTable = Any  # udfs.catalog.FeatureTable
 _SPINE = "_sqlml_spine"
@@ -49,11 +49,6 @@ def table_ref(name: str, alias: str | None = None) -> exp.Table:
     )
 
 
-def is_temporal(sql_type: str) -> bool:
-    kind = sql_type.lower()
-    return "date" in kind or "timestamp" in kind
-
-
 def time_column(table: FeatureTable, spine: dict[str, str], given: str | None, where: str) -> str:
     """The spine's "as of" column: the one named, else the only date/time column that is not
     a key, else the feature table's own timestamp name."""
@@ -64,13 +59,14 @@ def time_column(table: FeatureTable, spine: dict[str, str], given: str | None, w
                 f"{where}: the time column {given!r} is not among the spine's columns "
                 f"({', '.join(spine)})"
             )
-        if not is_temporal(spine[column]):
+        if not udfs.sql_types.is_temporal(spine[column]):
             raise InputSchemaError(
                 f"{where}: the time column {column!r} is {spine[column]}; it must be a date or "
                 "timestamp"
             )
         return column
-    candidates = [c for c, t in spine.items() if is_temporal(t) and c not in table.keys]
+    temporal = udfs.sql_types.is_temporal
+    candidates = [c for c, t in spine.items() if temporal(t) and c not in table.keys]
     if len(candidates) == 1:
         return candidates[0]
     if table.timestamp in candidates:
@@ -190,7 +186,8 @@ def _resolve(name: str, columns: dict[str, str]) -> str | None:
 # -- FEATURES_AT_TIME ---------------------------------------------------------------------
 
 
-def rewrite_features_at_time(tree: exp.Expr, session: Session) -> None:
+def rewrite_features_at_time(tree: exp.Expr, rewriting: Rewriting) -> None:
+    session = rewriting.session
     # Innermost first: an outer call's spine may hold another call, and the outer rewrite
     # puts a copy of its spine in the tree (the inner node found before would be orphaned).
     for node in reversed(list(tree.find_all(ml.FeaturesAtTime, bfs=True))):
@@ -239,20 +236,21 @@ def training_rows(
 # -- PREDICT's feature lookup --------------------------------------------------------------
 
 
-def rewrite_feature_lookups(tree: exp.Expr, session: Session, lookup: ModelLookup) -> None:
+def rewrite_feature_lookups(tree: exp.Expr, rewriting: Rewriting) -> None:
     """PREDICT(m, *) / PREDICT(m, t.*) of a model trained with FEATURES: the table the call
     reads from gets the model's features, looked up by the same rule as at training: as of
     the model's AS OF column where the table has it, else as of now."""
+    session = rewriting.session
     enriched: set[int] = set()
     for node in list(tree.find_all(ml.MLPredict)):
         try:
-            model = lookup(model_name(node))
+            model = rewriting.models(model_name(node))
         except (SqlmlSyntaxError, ModelNotFoundError):  # the PREDICT rewrite says so
             continue
         uses = model.metadata.get("annotations", {}).get("features")
         if not uses or len(node.expressions) != 1:
             continue  # positional arguments give every feature themselves
-        star = _star_table(node.expressions[0])
+        star = star_table(node.expressions[0])
         if star is False:
             continue
         source = _source(node, star, model.name)
@@ -309,16 +307,3 @@ def _with_features(
         spine = exp.select("*", *now_columns).from_(spine.subquery("_sqlml_input"))
     joined = join(spine, list(columns), lookups, session.backend.name, ordered=False)
     return exp.Subquery(this=joined, alias=exp.TableAlias(this=exp.to_identifier(alias)))
-
-
-def model_rows(model: Any, query: exp.Query, session: Session) -> exp.Query:
-    """The rows to evaluate a model on, built from ``query`` as its training rows were:
-    through its TRANSFORM, or joined point-in-time to its feature tables as of the same
-    columns."""
-    from sqlml.commands import transform
-
-    query = transform.model_rows(model, query)
-    uses = model.metadata.get("annotations", {}).get("features")
-    if uses:
-        query, _, _ = training_rows(query, [(u["table"], u["as_of"]) for u in uses], session)
-    return query

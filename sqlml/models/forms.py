@@ -1,5 +1,5 @@
 """What CREATE MODEL's forms share: sqlml's own clauses, BigQuery ML's OPTIONS
-(sqlml.commands.bigquery) and Redshift ML's clauses (sqlml.commands.redshift) are each
+(sqlml.models.bigquery) and Redshift ML's clauses (sqlml.models.redshift) are each
 translated to one Translated, which is what training needs."""
 
 from __future__ import annotations

@@ -14,43 +14,17 @@ import duckdb
 from duckdb import sqltypes
 
 from .features import Feature
-
-# The SQL type of a model argument: every number is taken as DOUBLE (DuckDB casts the
-# narrower ones implicitly), dates as TIMESTAMP.
-_ARGUMENT_TYPES = {
-    "numeric": sqltypes.DOUBLE,
-    "boolean": sqltypes.BOOLEAN,
-    "categorical": sqltypes.VARCHAR,
-    "temporal": sqltypes.TIMESTAMP,
-}
-
-_LABEL_TYPES = {
-    "bool": sqltypes.BOOLEAN,
-    "int8": sqltypes.TINYINT,
-    "int16": sqltypes.SMALLINT,
-    "int32": sqltypes.INTEGER,
-    "int64": sqltypes.BIGINT,
-    "uint8": sqltypes.UTINYINT,
-    "uint16": sqltypes.USMALLINT,
-    "uint32": sqltypes.UINTEGER,
-    "uint64": sqltypes.UBIGINT,
-    "float": sqltypes.FLOAT,
-    "double": sqltypes.DOUBLE,
-}
+from .sql_types import ARGUMENT_TYPES, BY_ARROW_NAME, TEXT
 
 
 def argument_types(features: list[Feature]) -> list[Any]:
-    return [_ARGUMENT_TYPES[f.kind] for f in features]
-
-
-def argument_type_name(feature: Feature) -> str:
-    return str(_ARGUMENT_TYPES[feature.kind])
+    return [duckdb.sqltype(ARGUMENT_TYPES[f.kind].duckdb) for f in features]
 
 
 def return_type(metadata: dict[str, Any], proba: bool) -> Any:
     if metadata["task"] == "regression":
         return sqltypes.DOUBLE
-    label = _LABEL_TYPES.get(metadata["label_type"], sqltypes.VARCHAR)
+    label = duckdb.sqltype(BY_ARROW_NAME.get(metadata["label_type"], TEXT).duckdb)
     if not proba:
         return label
     if len(metadata["classes"]) == 2:

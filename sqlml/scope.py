@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 if TYPE_CHECKING:
-    from sqlml.commands import Session
+    from sqlml.session import Session
 
 
 def ctes_around(node: exp.Expr) -> list[exp.CTE]:

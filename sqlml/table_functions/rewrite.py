@@ -5,7 +5,7 @@ input rows, with PREDICT / PREDICT_PROBA calls that the later rewrites turn into
 engine functions: `predicted_<label>` (and, for classifiers, `predicted_<label>_probs`, a
 list of (label, prob): a LIST of STRUCTs on DuckDB, a jsonb array on PostgreSQL), then the
 input columns, as BigQuery returns them. The other functions are answered by sqlml
-(sqlml/commands/ml_functions.py) and inlined as a VALUES list, so any SQL around them works.
+(sqlml/table_functions/answers.py) and inlined as a VALUES list, so any SQL around them works.
 """
 
 from __future__ import annotations
@@ -15,28 +15,26 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from sqlml.commands import Session, ml_functions, transform
+from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
-from sqlml.rewrite.scope import describe_in_scope, replace_in_from
+from sqlml.models import transform
+from sqlml.scope import describe_in_scope, replace_in_from
+from sqlml.session import Rewriting, Session
+from sqlml.table_functions import answers
 
-_SQL_TYPES = {
-    pa.string(): "TEXT",
-    pa.float64(): "DOUBLE",
-    pa.int64(): "BIGINT",
-    pa.bool_(): "BOOLEAN",
-}
 _SOURCE, _SCORED = "_sqlml_src", "_sqlml_scored"
 
 
-def rewrite_table_functions(tree: exp.Expr, session: Session) -> None:
+def rewrite_table_functions(tree: exp.Expr, rewriting: Rewriting) -> None:
     """Replace every ML.<function>(MODEL ...) in ``tree``, in place, by a subquery."""
+    session = rewriting.session
     # Innermost first: an outer call puts a copy of its input rows into the tree.
     for node in reversed(list(tree.find_all(ml.MLTableFunction, bfs=True))):
         if node.this == "PREDICT":
             query = predict_query(node, session)
         else:
-            query = inline(ml_functions.answer(node, session))
+            query = inline(answers.answer(node, session))
         replace_in_from(node, query, node.this.lower())
 
 
@@ -44,7 +42,7 @@ def inline(table: pa.Table) -> exp.Select:
     """A small table as ``SELECT CAST(c0 AS type) AS name, ... FROM (VALUES ...)``: its
     values are literals written by sqlglot, never pasted text."""
     names = table.column_names
-    types = [exp.DataType.build(_SQL_TYPES.get(f.type, "TEXT")) for f in table.schema]
+    types = [_sql_type(f.type) for f in table.schema]
     rows = [list(row.values()) for row in table.to_pylist()]
     if not rows:
         nulls = [
@@ -61,15 +59,19 @@ def inline(table: pa.Table) -> exp.Select:
     ).from_(values)
 
 
+def _sql_type(arrow_type: pa.DataType) -> exp.DataType:
+    return exp.DataType.build(udfs.sql_types.of_arrow(arrow_type).postgres, dialect="postgres")
+
+
 def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
     model = session.backend.catalog.get(node.args["model"])
-    ml_functions.check_params(node)
+    answers.check_params(node)
     query = node.args.get("query")
     if query is None:
         raise InputSchemaError(
             f"ML.PREDICT needs input rows: ML.PREDICT(MODEL {model.name}, TABLE t | (query))"
         )
-    threshold = ml_functions.threshold(node, model)
+    threshold = answers.threshold(node, model)
     described = describe_in_scope(session, query, node)
     meta = model.metadata
     label = f"predicted_{meta['target']}"

@@ -19,7 +19,6 @@ unnest() lays the answers back beside the rows the rest of the query needs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,64 +28,28 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
-from sqlml.rewrite.predict import (
-    ModelLookup,
+from sqlml.predict.calls import (
     expand_arguments,
     model_name,
     rewrite_predictions,
     signature,
 )
-from sqlml.rewrite.scope import ctes_around
+from sqlml.scope import ctes_around
+from sqlml.session import ModelLookup, Rewriting
 
 CHUNK_ROWS = 10_000
 Describe = Callable[[str], list[tuple[str, str]]]  # SQL of a query → (column, type) pairs
 RelationKind = Callable[[str], str | None]  # a relation's name → pg_class.relkind
 
-# PostgreSQL type names (as psycopg and format_type spell them) each kind of feature takes.
-_ACCEPTS = {
-    "numeric": {
-        "smallint",
-        "integer",
-        "bigint",
-        "real",
-        "double precision",
-        "numeric",
-        "int2",
-        "int4",
-        "int8",
-        "float4",
-        "float8",
-    },
-    "boolean": {"boolean", "bool"},
-    "categorical": {
-        "text",
-        "character varying",
-        "varchar",
-        "character",
-        "bpchar",
-        "name",
-        "unknown",
-    },
-    "temporal": {
-        "date",
-        "timestamp",
-        "timestamp without time zone",
-        "timestamp with time zone",
-        "timestamptz",
-    },
-}
 
-
-def rewrite_batches(
-    tree: exp.Expr,
-    lookup: ModelLookup,
-    describe: Describe,
-    relation_kind: RelationKind,
-    schema: str,
-) -> dict[str, str]:
-    """Rewrite every SELECT whose shape allows it; PREDICT calls elsewhere are left for
-    the per-row rewrite. Returns engine function → model name."""
-    used: dict[str, str] = {}
+def rewrite_batches(tree: exp.Expr, rewriting: Rewriting) -> None:
+    """Rewrite every SELECT whose shape allows it, where the engine has batch functions;
+    PREDICT calls elsewhere are left for the per-row rewrite."""
+    backend = rewriting.session.backend
+    if not backend.batch_predict:
+        return
+    lookup, describe, relation_kind = rewriting.models, backend.describe, backend.relation_kind
+    schema = backend.function_schema or "sqlml"
     # Innermost first: a SELECT's source becomes SQL text here, so the PREDICTs inside it
     # must have been rewritten by then (what no batch takes, the per-row rewrite takes).
     selects = {
@@ -97,8 +60,7 @@ def rewrite_batches(
         if select is not None:
             _limit_inside(select)
         if select is not None and _eligible(select):
-            used.update(_rewrite(select, lookup, describe, relation_kind, schema))
-    return used
+            rewriting.used.update(_rewrite(select, lookup, describe, relation_kind, schema))
 
 
 def _eligible(select: exp.Select) -> bool:
@@ -309,7 +271,7 @@ def _rewrite(
         function = udfs.naming.predict_function(name, proba, batch=True)
         used[function] = name
         call = f"{schema}.{_ident(function)}(_sqlml_n, _sqlml_num{index}, _sqlml_cat{index})"
-        if udfs.postgres.batch_return_type(model.metadata, proba) == "bytea":
+        if udfs.pg_functions.batch_return_type(model.metadata, proba) == "bytea":
             call = f"sqlml.float8_array({call})"  # numbers come back as an array's bytes
         functions.append(call)
         outputs.append(f"_sqlml_p{index}")
@@ -380,6 +342,10 @@ def _is_array(sql_type: str) -> bool:
     return sql_type.endswith("]") or sql_type.startswith("_")  # int4[] / _int4
 
 
+def _element_type(sql_type: str) -> str:
+    return udfs.sql_types.base_name(sql_type).replace("[]", "")
+
+
 def _check_types(
     prediction: ml.MLPredict, model: Any, arguments: list[exp.Expr], types: list[str]
 ) -> None:
@@ -390,7 +356,7 @@ def _check_types(
         f"{f['name']} {f['sql_type']} got {t}"
         for f, a, t in zip(features, arguments, types, strict=True)
         if not isinstance(a, exp.Null)
-        and re.sub(r"\(.*\)|\[\]", "", t).strip() not in _ACCEPTS[f["kind"]]
+        and _element_type(t) not in udfs.sql_types.POSTGRES_NAMES_BY_KIND[f["kind"]]
     ]
     if wrong:
         function = "PREDICT_PROBA" if prediction.args.get("proba") else "PREDICT"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
-from sqlml.dialects.grammar import _name_of
+from sqlml.dialects.grammar import name_of
 from sqlml.errors import InputSchemaError, SqlmlSyntaxError
-
-ModelLookup = Callable[[str], Any]  # name → udfs.catalog.ModelVersion (raises when unknown)
+from sqlml.session import ModelLookup, Rewriting
 
 
 def signature(model: Any) -> str:
@@ -25,7 +23,7 @@ def model_name(node: ml.MLPredict) -> str:
     if node.this is None:
         raise SqlmlSyntaxError(f"{function} needs a model name as its first argument")
     try:
-        return _name_of(node.this)
+        return name_of(node.this)
     except ValueError:
         raise SqlmlSyntaxError(
             f"{function}'s first argument must be a model name, not {node.this.sql()}"
@@ -41,6 +39,20 @@ def expand_arguments(node: ml.MLPredict, model: Any) -> list[exp.Expr]:
             "use PREDICT for its values"
         )
     return _arguments("PREDICT_PROBA" if proba else "PREDICT", model, node.expressions)
+
+
+def name_bare_predictions(tree: exp.Expr, rewriting: Rewriting) -> None:
+    """`SELECT PREDICT(m, *)` shows a column named predict, not the engine function's name."""
+    for node in list(tree.find_all(ml.MLPredict)):
+        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+            label = "predict_proba" if node.args.get("proba") else "predict"
+            node.replace(exp.alias_(node.copy(), label))
+
+
+def rewrite_prediction_calls(tree: exp.Expr, rewriting: Rewriting) -> None:
+    """Every PREDICT left (those no batch took) → a call of the model's per-row function."""
+    schema = rewriting.session.backend.function_schema
+    rewriting.used.update(rewrite_predictions(tree, rewriting.models, schema))
 
 
 def rewrite_predictions(
@@ -62,14 +74,14 @@ def rewrite_predictions(
 
 def _arguments(function: str, model: Any, given: list[exp.Expr]) -> list[exp.Expr]:
     features = [f["name"] for f in model.metadata["features"]]
-    stars = [e for e in given if _star_table(e) is not False]
+    stars = [e for e in given if star_table(e) is not False]
     if stars:
         if len(given) != 1:
             raise InputSchemaError(
                 f"{function}({model.name}, ...): give either * (or t.*) alone, or every feature "
                 f"in order: {signature(model)}"
             )
-        table = _star_table(stars[0])
+        table = star_table(stars[0])
         return [exp.column(exp.to_identifier(name, quoted=True), table=table) for name in features]
     if len(given) != len(features):
         raise InputSchemaError(
@@ -79,7 +91,7 @@ def _arguments(function: str, model: Any, given: list[exp.Expr]) -> list[exp.Exp
     return given
 
 
-def _star_table(node: exp.Expr) -> Any:
+def star_table(node: exp.Expr) -> Any:
     """For ``*``: None; for ``t.*``: t's identifier; for anything else: False."""
     if isinstance(node, exp.Star):
         return None

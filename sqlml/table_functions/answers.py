@@ -4,7 +4,7 @@ ML.GLOBAL_EXPLAIN, ML.TRAINING_INFO, ML.FEATURE_INFO, ML.CONFUSION_MATRIX and ML
 Without input rows they read what training kept (hold-out metrics, confusion matrix and ROC
 curve, importances, feature statistics); with input rows they score them through the engine
 (PREDICT_PROBA / PREDICT of the same stored model) and compute the same figures here. Each
-answer is a small table (sqlml/rewrite/table_functions.py puts it into the query).
+answer is a small table (sqlml/table_functions/rewrite.py puts it into the query).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import pyarrow as pa
 from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
-from sqlml.commands import Session
-from sqlml.commands.manage import model_metrics
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, UnknownOptionError, UnsupportedError
+from sqlml.models.manage import model_metrics
+from sqlml.models.rows import model_rows
 from sqlml.result import ArrowResult
-from sqlml.rewrite import features
+from sqlml.session import Session
 
 # sqlml's metric → BigQuery's column of ML.EVALUATE, in BigQuery's order.
 EVALUATE_COLUMNS = {
@@ -270,7 +270,7 @@ def _scored(session: Session, model: Any, query: exp.Query) -> tuple[np.ndarray,
     """(class index of each row's label, per-class probabilities) of a classifier on the
     rows of ``query``, scored by the engine; rows whose label is NULL or unknown are left out."""
     meta = model.metadata
-    source = features.model_rows(model, query, session).subquery("_sqlml_src")
+    source = model_rows(model, query, session).subquery("_sqlml_src")
     target = exp.column(exp.to_identifier(meta["target"], quoted=True), table="_sqlml_src")
     call = ml.MLPredict(
         this=exp.to_identifier(model.name, quoted=True),

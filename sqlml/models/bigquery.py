@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlml.commands.compat import Translated, mixed_forms
 from sqlml.errors import SqlmlSyntaxError, UnknownOptionError, UnsupportedError, close_matches
+from sqlml.models.forms import Translated, mixed_forms
 
 # model_type → (algorithm, task)
 MODEL_TYPES = {
@@ -28,7 +28,6 @@ MODEL_TYPES = {
 }
 
 # BigQuery hyperparameter → {algorithm: (sqlml's parameter, conversion)}
-_SAME = None
 HYPERPARAMETERS: dict[str, dict[str, tuple[str, Any]]] = {
     "max_iterations": {
         "lightgbm": ("n_estimators", int),

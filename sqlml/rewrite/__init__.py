@@ -1,1 +1,0 @@
-"""Turn parsed sqlml SQL into the engine's own SQL: after this, nothing ML is left."""

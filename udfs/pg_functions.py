@@ -1,0 +1,240 @@
+"""The SQL functions that serve a model in PostgreSQL: created, replaced and dropped from the
+catalog alone by the SECURITY DEFINER functions, never from SQL text a caller supplies.
+
+Their bodies hand off to ``sqlml.in_server`` (the one home of every in-server entry point),
+with the model's ONNX inside them so that parallel workers, which cannot use SPI, can score.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from sqlml.errors import PermissionDeniedError
+
+from . import naming
+from .catalog import Catalog, ModelVersion
+from .features import Feature
+from .pg_spi import SCHEMA, SpiExecutor
+from .sql_types import ARGUMENT_TYPES, BY_ARROW_NAME, TEXT
+
+# -- the functions that serve a model --------------------------------------------------------
+
+
+def return_type(metadata: dict[str, Any], proba: bool) -> str:
+    if metadata["task"] == "regression":
+        return "double precision"
+    if proba:
+        return "double precision" if len(metadata["classes"]) == 2 else "jsonb"
+    return BY_ARROW_NAME.get(metadata["label_type"], TEXT).postgres
+
+
+def batch_return_type(metadata: dict[str, Any], proba: bool) -> str:
+    """A batch function's answers: numbers as a float8[]'s own bytes (sqlml.float8_array turns
+    them back without a per-value conversion), labels and JSON as arrays."""
+    numbers = metadata["task"] == "regression" or (proba and len(metadata["classes"]) == 2)
+    return "bytea" if numbers else f"{return_type(metadata, proba)}[]"
+
+
+def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None = None) -> None:
+    """(Re)create the SQL functions of the model's in-use version.
+
+    The ONNX bytes are part of each function's body: a PARALLEL SAFE function cannot use
+    SPI, so it cannot read the catalog, and this way parallel workers can score rows too.
+    """
+    catalog = Catalog(SpiExecutor(plpy))
+    model = catalog.get(name)
+    onnx = catalog.onnx(name, model.version)
+    prelude = _prelude(plpy)
+    payload = base64.b64encode(onnx).decode()
+    meta = json.dumps(model.metadata)
+    features = [Feature.from_json(f) for f in model.metadata["features"]]
+    arguments = ", ".join(ARGUMENT_TYPES[f.kind].postgres for f in features)
+    targets = [(f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name))}", False)]
+    if model.task == "classification":
+        targets.append(
+            (f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name, proba=True))}", True)
+        )
+    if model.function_name:
+        schema = model.metadata.get("function_schema", "public")
+        _check_may_create_in(plpy, schema)
+        qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(model.function_name)}"
+        targets.append((qualified, False))
+    setup = textwrap.indent(prelude, "    ")
+    for qualified, proba in targets:
+        # The first call in a process builds the row's scorer and keeps it in SD (the
+        # function's own dict, new when the function is replaced); every call then costs
+        # one look-up and one call besides PL/Python's own work.
+        body = (
+            'score = SD.get("sqlml")\n'
+            "if score is None:\n"
+            f"{setup}\n"
+            f"    score = SD['sqlml'] = handoff.call(plpy, handoff.row_function, GD, "
+            f"{model.onnx_sha256!r}, {payload!r}, {meta!r}, {proba!r})\n"
+            "return score(args)"
+        )
+        _create_function(
+            plpy,
+            name,
+            model.version,
+            qualified,
+            arguments,
+            return_type(model.metadata, proba),
+            body,
+        )
+    # The batch forms: a packed chunk of rows per call (see sqlml/predict/batch.py).
+    for proba in (False, True) if model.task == "classification" else (False,):
+        qualified = f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name, proba, True))}"
+        body = (
+            f"{prelude}\n"
+            f"return handoff.call(plpy, handoff.predict_batch, GD, {model.onnx_sha256!r}, "
+            f"{payload!r}, {meta!r}, n, numbers, texts, {proba!r})"
+        )
+        _create_function(
+            plpy,
+            name,
+            model.version,
+            qualified,
+            "n integer, numbers bytea, texts text[]",
+            batch_return_type(model.metadata, proba),
+            body,
+        )
+
+
+def _create_function(
+    plpy: Any, model: str, version: int, qualified: str, arguments: str, returns: str, body: str
+) -> None:
+    schema, name = _schema_and_name(plpy, qualified)
+    for existing in _existing_functions(plpy, schema, name):
+        if not existing.belongs_to(model):
+            raise PermissionDeniedError(
+                f"a function {qualified}({existing.arguments}) exists and is not model "
+                f"{model!r}'s: choose another FUNCTION name"
+            )
+        if (existing.arguments, existing.returns) != (arguments, returns):
+            plpy.execute(f"DROP FUNCTION {existing.signature}")
+    tag = _dollar_tag(body)
+    # STABLE, not IMMUTABLE: ALTER MODEL ... SET VERSION changes what the name answers.
+    plpy.execute(
+        f"CREATE OR REPLACE FUNCTION {qualified}({arguments}) RETURNS {returns} "
+        f"LANGUAGE plpython3u STABLE PARALLEL SAFE AS {tag}{body}{tag}"
+    )
+    signature = f"{qualified}({arguments})"
+    comment = plpy.quote_literal(f"{_COMMENT_PREFIX}{model} version {version}")
+    plpy.execute(f"COMMENT ON FUNCTION {signature} IS {comment}")
+    # Using a model is a right of its own: sqlml_user has it, PUBLIC does not.
+    plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    plpy.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO sqlml_user")
+
+
+# Every function sqlml creates for a model says so in its comment, which only its owner
+# (the installer) can set: that and the owner tell a model's function from anyone else's.
+_COMMENT_PREFIX = "sqlml model "
+
+
+@dataclass(frozen=True)
+class _ExistingFunction:
+    signature: str  # as regprocedure prints it, quoted: usable in DROP FUNCTION
+    arguments: str
+    returns: str
+    owned: bool  # by the role these SECURITY DEFINER functions run as
+    comment: str
+
+    def belongs_to(self, model: str) -> bool:
+        return self.owned and self.comment.startswith(f"{_COMMENT_PREFIX}{model} version ")
+
+
+def _schema_and_name(plpy: Any, qualified: str) -> tuple[str, str]:
+    row = plpy.execute(
+        plpy.prepare("SELECT (parse_ident($1))[1] AS s, (parse_ident($1))[2] AS n", ["text"]),
+        [qualified],
+    )[0]
+    return row["s"], row["n"]
+
+
+def _existing_functions(plpy: Any, schema: str, name: str) -> list[_ExistingFunction]:
+    rows = plpy.execute(
+        plpy.prepare(
+            "SELECT p.oid::regprocedure::text AS signature, "
+            "pg_get_function_identity_arguments(p.oid) AS arguments, "
+            "pg_get_function_result(p.oid) AS returns, "
+            "p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS owned, "
+            "coalesce(obj_description(p.oid, 'pg_proc'), '') AS comment "
+            "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = $1 AND p.proname = $2",
+            ["text", "text"],
+        ),
+        [schema, name],
+    )
+    return [
+        _ExistingFunction(
+            r["signature"],
+            ", ".join(a.strip() for a in r["arguments"].split(",")) if r["arguments"] else "",
+            r["returns"],
+            r["owned"],
+            r["comment"],
+        )
+        for r in rows
+    ]
+
+
+def _check_may_create_in(plpy: Any, schema: str) -> None:
+    """The FUNCTION goes where the caller (not the installer) may create objects."""
+    plan = plpy.prepare("SELECT has_schema_privilege(session_user, $1, 'CREATE') AS ok", ["text"])
+    if not plpy.execute(plan, [schema])[0]["ok"]:
+        raise PermissionDeniedError(f"FUNCTION: you may not create functions in schema {schema!r}")
+
+
+def drop_model_functions(plpy: Any, model: ModelVersion) -> None:
+    """Drop the model's functions, and nothing that is not one of them."""
+    places = [
+        (SCHEMA, naming.predict_function(model.name, proba, batch))
+        for proba in (False, True)
+        for batch in (False, True)
+    ]
+    if model.function_name:
+        places.append((model.metadata.get("function_schema", "public"), model.function_name))
+    for schema, name in places:
+        for existing in _existing_functions(plpy, schema, name):
+            if existing.belongs_to(model.name):
+                plpy.execute(f"DROP FUNCTION {existing.signature}")
+
+
+def drop_model(plpy: Any, name: str) -> None:
+    catalog = Catalog(SpiExecutor(plpy))
+    drop_model_functions(plpy, catalog.get(name))
+    catalog.drop(name)
+
+
+def set_model_version(plpy: Any, name: str, version: int) -> None:
+    catalog = Catalog(SpiExecutor(plpy))
+    catalog.set_current(name, version)
+    install_model_functions(plpy, name)
+
+
+def _dollar_tag(body: str) -> str:
+    tag = "$sqlml$"
+    while tag in body:
+        tag = f"$sqlml{hashlib.sha1(tag.encode()).hexdigest()[:6]}$"
+    return tag
+
+
+def prelude(paths: list[str]) -> str:
+    """The lines every function body starts with: find sqlml's packages, load the hand-off.
+
+    The paths are written into the body rather than read from a table, because parallel
+    workers cannot run SQL (SPI) and still need to import sqlml.
+    """
+    return (
+        f"import sys; sys.path[:0] = [p for p in {paths!r} if p not in sys.path]\n"
+        "from sqlml import in_server as handoff"
+    )
+
+
+def _prelude(plpy: Any) -> str:
+    rows = plpy.execute("SELECT value FROM sqlml.catalog_info WHERE key = 'python_path'")
+    return prelude(json.loads(rows[0]["value"]) if rows else [])
