@@ -8,7 +8,12 @@
   that very process (``os.wait4``'s rusage, so native allocations count, unlike tracemalloc)
   and an RSS trace sampled from outside (``/proc/<pid>/status``, no GIL involved) that
   ``stage_peaks`` cuts into the stages the child marks with ``Child.mark``.
+- ``ratio`` / ``fastest``: how contenders compare; ``engine_sql``: the SQL sqlml sends.
 - ``machine_info`` / ``write_results`` / ``print_table``.
+
+What only some benchmarks share lives beside it: ``_postgres`` (scratch databases, binary
+COPY, the server's CPU and memory), ``_onnxruntime`` (the onnxruntime baseline) and
+``_training`` (the training benchmarks' by-hand path, stages and reports).
 """
 
 from __future__ import annotations
@@ -149,8 +154,9 @@ def busy_warning(seconds: float = 2.0) -> float:
 class Timing:
     name: str
     runs: list[float] = field(default_factory=list)
-    others_cores: list[float] = field(default_factory=list)  # per run, see others_load
-    cpu: list[float] = field(default_factory=list)  # this process's CPU seconds per run
+    others_cores: list[float] = field(default_factory=list)  # per run, see measure
+    cpu: list[float] = field(default_factory=list)  # CPU seconds per run (+ the server's)
+    server_cpu: list[float] = field(default_factory=list)  # per run, when measured
     note: str = ""
 
     @property
@@ -162,7 +168,7 @@ class Timing:
         return statistics.median(self.runs)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "best_s": round(self.best, 4),
             "median_s": round(self.median, 4),
@@ -171,6 +177,9 @@ class Timing:
             "others_cores": self.others_cores,
             "note": self.note,
         }
+        if self.server_cpu:
+            out["server_cpu_s"] = self.server_cpu
+        return out
 
 
 def measure(
@@ -178,27 +187,75 @@ def measure(
     repeats: int = 3,
     notes: dict[str, str] | None = None,
     verbose: bool = True,
+    server: Callable[[], float] | None = None,
 ) -> dict[str, Timing]:
-    """Time each contender ``repeats`` times, interleaved round by round."""
+    """Time each contender ``repeats`` times, interleaved round by round.
+
+    ``server``, when given, reads the CPU seconds of the server that does the work
+    (_postgres.ServerCpu.seconds): a run's CPU is then this process's plus the server's,
+    and the server's is not counted as other processes' load."""
     timings = {name: Timing(name, note=(notes or {}).get(name, "")) for name in contenders}
     for round_ in range(repeats):
         for name, run in contenders.items():
-            with others_load() as load:
-                cpu, start = _own_cpu_seconds(), time.perf_counter()
-                run()
-                elapsed = time.perf_counter() - start
-                cpu = _own_cpu_seconds() - cpu
-            timings[name].runs.append(elapsed)
-            timings[name].cpu.append(cpu)
-            timings[name].others_cores.append(load["others_cores"])
+            busy, own = _machine_busy_seconds(), _own_cpu_seconds()
+            srv = server() if server is not None else 0.0
+            start = time.perf_counter()
+            run()
+            elapsed = time.perf_counter() - start
+            own = _own_cpu_seconds() - own
+            srv = server() - srv if server is not None else 0.0
+            others = max((_machine_busy_seconds() - busy) - own - srv, 0.0)
+            others = round(others / elapsed, 2) if elapsed > 0 else 0.0
+            timing = timings[name]
+            timing.runs.append(elapsed)
+            timing.cpu.append(own + srv)
+            timing.others_cores.append(others)
+            if server is not None:
+                timing.server_cpu.append(round(srv, 3))
             if verbose:
+                on_server = f", server {srv:.2f} s" if server is not None else ""
                 print(
-                    f"  [{round_ + 1}/{repeats}] {name}: {elapsed:.3f} s, CPU {cpu:.3f} s"
-                    f" (others: {load['others_cores']:.1f} cores)",
+                    f"  [{round_ + 1}/{repeats}] {name}: {elapsed:.3f} s, CPU {own + srv:.3f} s"
+                    f"{on_server} (others: {others:.1f} cores)",
                     file=sys.stderr,
                     flush=True,
                 )
     return timings
+
+
+def ratio(a: Timing, b: Timing) -> dict[str, float]:
+    """a / b for best and median wall time and for the least CPU of runs. With ``a`` the
+    baseline it is a throughput ratio (1.0: as fast as the baseline); with ``a`` sqlml, its
+    cost relative to the baseline. The CPU ratio barely moves when others share the machine."""
+    return {
+        "best": round(a.best / b.best, 3),
+        "median": round(a.median / b.median, 3),
+        "cpu": round(min(a.cpu) / min(b.cpu), 3),
+    }
+
+
+def fastest(timings: dict[str, Timing], labels: list[str]) -> Timing:
+    """The contender with the best best-of time among ``labels``."""
+    return min((timings[label] for label in labels), key=lambda t: t.best)
+
+
+def summary(
+    timings: dict[str, Timing], rows: int, ratios: dict[str, Any], targets: list, **more: Any
+) -> dict[str, Any]:
+    """What a PREDICT benchmark reports besides its timings: ``more`` (baselines first), the
+    rows per second of each contender, the ratios and the targets (``Target``s)."""
+    return {
+        **more,
+        "rows_per_second": {label: round(rows / t.best) for label, t in timings.items()},
+        "ratios": ratios,
+        "targets": [t.to_json() for t in targets],
+    }
+
+
+def engine_sql(con: Any, sql: str) -> str:
+    """The SQL the sqlml connection ``con`` sends to its engine for one statement."""
+    (statement,) = con._split(sql)
+    return con._engine_sql(con._parse(statement))
 
 
 # -- subprocesses ----------------------------------------------------------------------
@@ -273,32 +330,6 @@ def status_mb(status_path: str, field: str = "VmRSS") -> float | None:
     return None
 
 
-def omp_wait_policy() -> str:
-    """What a process that imported sqlml runs LightGBM with (sqlml/__init__.py sets it;
-    PostgreSQL's Python imports sqlml too), for the by-hand contenders to match."""
-    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-
-
-# sqlml's training progress messages, by their start → the benchmark's common stage names.
-SQLML_STAGES = (
-    ("reading training data", "read"),
-    ("read ", "prepare"),
-    ("training ", "fit first tree"),
-    ("lightgbm: tree", "fit rest"),
-    ("converting to ONNX", "convert"),
-    ("evaluating", "evaluate"),
-    ("model ", "done"),
-)
-
-
-def sqlml_stage(message: str, names: dict[str, str]) -> str:
-    """The stage a progress message starts, named as ``names`` (common name → label) says."""
-    for prefix, stage in SQLML_STAGES:
-        if message.startswith(prefix):
-            return names[stage]
-    return message[:40]
-
-
 def stage_peaks(samples: list[tuple[float, float]], marks: list[list[Any]]) -> dict[str, float]:
     """Peak RSS (MiB) per stage: a sample belongs to the last mark at or before it."""
     peaks: dict[str, float] = {}
@@ -348,39 +379,6 @@ class Child:
         marks = [[t, label] for t, label, _ in self.marks]
         payload = {**result, "marks": marks, "self_peak_rss_mb": self_peak_rss_mb()}
         Path(self.out).write_text(json.dumps(payload))
-
-
-FIT_REST = "fit: trees 2..N"  # the stage after the first tree, in every training benchmark
-
-
-def train_lightgbm_by_hand(
-    child: Child, x: np.ndarray, y: np.ndarray, threads: int, seed: int, first_tree: str
-) -> tuple[bytes, int]:
-    """What a user writes to get the same model as sqlml's: a stratified 80/20 split,
-    LightGBM 100 trees x 31 leaves, onnxmltools; (ONNX bytes, training rows). Stages are
-    marked on ``child``: split, ``first_tree`` (preprocessing up to the first tree), the
-    remaining trees, convert."""
-    import onnxmltools
-    from lightgbm import LGBMClassifier
-    from onnxmltools.convert.common.data_types import FloatTensorType
-    from sklearn.model_selection import train_test_split
-
-    child.mark("split")
-    x_train, _x_test, y_train, _y_test = train_test_split(
-        x, y, test_size=0.2, random_state=seed, stratify=y
-    )
-    child.mark(first_tree)
-    model = LGBMClassifier(
-        n_estimators=100, num_leaves=31, n_jobs=threads, random_state=seed, verbose=-1
-    ).fit(x_train, y_train, callbacks=[lambda env: child.mark(FIT_REST)])
-    child.mark("convert")
-    onnx = onnxmltools.convert_lightgbm(
-        model,
-        initial_types=[("input", FloatTensorType([None, x.shape[1]]))],
-        target_opset=15,
-        zipmap=False,
-    ).SerializeToString()
-    return onnx, len(y_train)
 
 
 # -- machine facts and results ---------------------------------------------------------
@@ -490,6 +488,40 @@ def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def print_timings(
+    title: str, timings: dict[str, Timing], rows: int | None = None, setup: bool = False
+) -> None:
+    """Best, median and least CPU of each contender; the server's CPU where measured,
+    rows/s when ``rows`` is given, the load of other processes, and its setup (note)."""
+    server = any(t.server_cpu for t in timings.values())
+    print_table(
+        title,
+        [
+            "contender",
+            "best s",
+            "median s",
+            "CPU s",
+            *(["server CPU s"] if server else []),
+            *(["rows/s"] if rows else []),
+            "others cores",
+            *(["setup"] if setup else []),
+        ],
+        [
+            [
+                t.name,
+                t.best,
+                t.median,
+                min(t.cpu),
+                *([min(t.server_cpu)] if server else []),
+                *([round(rows / t.best)] if rows else []),
+                f"{min(t.others_cores):.1f}-{max(t.others_cores):.1f}",
+                *([t.note] if setup else []),
+            ]
+            for t in timings.values()
+        ],
+    )
 
 
 def print_targets(targets: list[Target]) -> None:

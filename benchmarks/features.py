@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from benchmarks import _harness
 from benchmarks._harness import (
     Target,
     Timing,
@@ -47,10 +48,19 @@ from benchmarks._harness import (
     measure,
     print_table,
     print_targets,
+    print_timings,
+    ratio,
     write_results,
 )
+from benchmarks._postgres import (
+    ADMIN_DSN,
+    ServerCpu,
+    copy_table,
+    create_database,
+    drop_database,
+    server_settings,
+)
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1/postgres"
 DATABASE = "sqlml_bench_features"
 START = dt.datetime(2024, 1, 1)
 TTL = "12 hours"  # under the daily spacing of the rows: the TTL blanks about half
@@ -62,7 +72,6 @@ MODEL_SQL = (
     "AS SELECT entity_id, t, y FROM labels"
 )
 TARGET_RATIO = 1.2
-_PG_EPOCH = dt.datetime(2000, 1, 1)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -193,41 +202,17 @@ class Postgres(Engine):
     name = "postgres"
 
     def load(self, name: str, table: pa.Table) -> None:
-        """Binary COPY; NULL floats travel as NaN (copy_payload writes NOT NULL fields) and
-        the feature table's query turns them back into NULLs."""
-        from benchmarks.predict_postgres import copy_payload
-
-        definitions, columns = [], []
-        for field in table.schema:
-            values = table.column(field.name)
-            if pa.types.is_integer(field.type):
-                definitions.append(f"{field.name} int4 NOT NULL")
-                columns.append((values.to_numpy(), ">i4"))
-            elif pa.types.is_timestamp(field.type):
-                definitions.append(f"{field.name} timestamp NOT NULL")
-                micros = values.cast(pa.int64()).to_numpy() - _epoch_us(_PG_EPOCH)
-                columns.append((micros, ">i8"))
-            else:
-                definitions.append(f"{field.name} float8 NOT NULL")
-                columns.append((values.to_numpy(zero_copy_only=False), ">f8"))
-        self.run(f"DROP TABLE IF EXISTS {name}")
-        self.run(f"CREATE TABLE {name} ({', '.join(definitions)})")
-        with (
-            self.raw.cursor() as cursor,
-            cursor.copy(f"COPY {name} FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.write(copy_payload(columns))
+        """Binary COPY; NULL floats travel as NaN (the COPY writes NOT NULL fields) and the
+        feature table's query turns them back into NULLs."""
+        copy_table(self.raw, name, table)
         self.analyze(name)
 
     def measure(
         self, contenders: dict[str, Callable[[], Any]], repeats: int, notes: dict[str, str]
     ) -> dict[str, Timing]:
         """CPU counts the server's processes too: the work happens there."""
-        from benchmarks.predict_postgres import ServerCpu, measure_with_server
-
         server = ServerCpu(self.raw.info.backend_pid)
-        timings, _ = measure_with_server(contenders, repeats, notes, server)
-        return timings
+        return measure(contenders, repeats, notes, server=server.seconds)
 
     def source_query(self) -> str:
         nulls = ", ".join(f"NULLIF({n}, 'NaN') AS {n}" for n in FEATURES)
@@ -237,8 +222,6 @@ class Postgres(Engine):
         self.run(f"VACUUM ANALYZE {table}")
 
     def settings(self) -> dict[str, Any]:
-        from benchmarks.predict_postgres import server_settings
-
         return server_settings(self.raw)
 
     def hand_join(self, spine: str, table: str, time: str, ttl: str | None, order: bool) -> str:
@@ -259,8 +242,7 @@ def engine_sql(con: Any, sql: str) -> str:
     """The SQL sqlml sends to the engine for ``sql`` (recorded in the results), and how long
     sqlml's rewrite took (it describes the spine on the server: a fixed cost per statement)."""
     start = time.perf_counter()
-    (statement,) = con._split(sql)
-    generated = con._engine_sql(con._parse(statement))
+    generated = _harness.engine_sql(con, sql)
     REWRITE_S[sql] = round(time.perf_counter() - start, 4)
     return generated
 
@@ -320,16 +302,6 @@ def contender(engine: Engine, table: str, sql: str, via_sqlml: bool) -> Callable
             engine.run(ctas)
 
     return run
-
-
-def ratio(timings: dict[str, Timing], sqlml: str, base: str) -> dict[str, float]:
-    """sqlml / baseline: best and median wall time, least CPU (<= 1.2 wanted)."""
-    a, b = timings[sqlml], timings[base]
-    return {
-        "best": round(a.best / b.best, 3),
-        "median": round(a.median / b.median, 3),
-        "cpu": round(min(a.cpu) / min(b.cpu), 3),
-    }
 
 
 def run_engine(engine: Engine, data: Data, args: argparse.Namespace) -> dict[str, Any]:
@@ -467,7 +439,7 @@ def run_engine(engine: Engine, data: Data, args: argparse.Namespace) -> dict[str
         checks[name] = same_predictions(engine, predict[a][1], predict[b][1])
     pairs.update(p_pairs)
 
-    ratios = {name: ratio(timings, a, b) for name, (a, b) in pairs.items()}
+    ratios = {name: ratio(timings[a], timings[b]) for name, (a, b) in pairs.items()}
     # The unordered hand join is reported, not judged: sqlml's output is ordered.
     targets = [
         Target(f"time {name}", r["best"], "<=", TARGET_RATIO)
@@ -517,7 +489,6 @@ def open_duckdb(threads: int) -> Engine:
 
 def open_postgres(admin_dsn: str, database: str) -> Engine:
     import sqlml
-    from benchmarks.predict_postgres import create_database
 
     print(f"creating database {database} and installing sqlml", file=sys.stderr)
     dsn = create_database(admin_dsn, database)
@@ -529,11 +500,7 @@ def report(engine: str, result: dict[str, Any]) -> None:
     timings: dict[str, Timing] = result["_timings"]
     creation = [[k, v] for k, v in result["_creation"].items()]
     print_table(f"{engine}: creation (once)", ["step", "s"], creation)
-    print_table(
-        f"{engine}: timings",
-        ["contender", "best s", "median s", "CPU s (least)", "others cores"],
-        [[t.name, t.best, t.median, min(t.cpu), max(t.others_cores)] for t in timings.values()],
-    )
+    print_timings(f"{engine}: timings (CPU: least of runs; PostgreSQL's has the server's)", timings)
     print_table(
         f"{engine}: sqlml / baseline",
         ["comparison", "best", "median", "CPU"],
@@ -572,8 +539,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.con.close()
             if name == "postgres" and not args.keep:
-                from benchmarks.predict_postgres import drop_database
-
                 drop_database(args.dsn, args.database)
         result["config"]["others_cores_at_start"] = others
         result["config"]["load_average_at_start"] = load_average

@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
-import itertools
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,13 +41,18 @@ from benchmarks._harness import (
     Target,
     Timing,
     busy_warning,
+    fastest,
     load_table,
     make_data,
     measure,
     print_table,
     print_targets,
+    print_timings,
+    ratio,
+    summary,
     write_results,
 )
+from benchmarks._onnxruntime import OrtBaseline
 
 NAME = "predict_duckdb"
 FEATURES = 20
@@ -58,96 +61,6 @@ LOGISTIC_OPTIONS = "max_rows = 200000"
 
 
 # -- onnxruntime alone -----------------------------------------------------------------
-
-
-class OrtBaseline:
-    """onnxruntime's ``run`` over a preloaded float32 matrix, fed as the model's inputs."""
-
-    def __init__(
-        self,
-        onnx: bytes,
-        matrix: np.ndarray,
-        intra_op_threads: int,
-        batch: int,
-        python_threads: int = 1,
-    ):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            onnx, sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        self.batch = batch
-        self.python_threads = python_threads
-        self.rows = len(matrix)
-        self.output = _probability_output(self.session)
-        self._feed = _feeder(self.session, matrix)
-        self.setup = (
-            f"{python_threads} Python thread(s) sharing 1 session, intra_op={intra_op_threads}, "
-            f"batch {batch:,}, inputs {self._describe_inputs()}"
-        )
-
-    def _describe_inputs(self) -> str:
-        inputs = self.session.get_inputs()
-        if len(inputs) == 1:
-            return f"one {inputs[0].type} {inputs[0].shape}"
-        return f"{len(inputs)} x {inputs[0].type} {inputs[0].shape}"
-
-    def _run_range(self, lo: int, hi: int, out: list[np.ndarray] | None) -> None:
-        for start in range(lo, hi, self.batch):
-            (scores,) = self.session.run(
-                [self.output], self._feed(start, min(start + self.batch, hi))
-            )
-            if out is not None:
-                out.append(scores)
-
-    def run(self) -> None:
-        if self.python_threads == 1:
-            self._run_range(0, self.rows, None)
-            return
-        bounds = np.linspace(0, self.rows, self.python_threads + 1).astype(int)
-        workers = [
-            threading.Thread(target=self._run_range, args=(int(lo), int(hi), None))
-            for lo, hi in itertools.pairwise(bounds)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-
-    def scores(self) -> np.ndarray:
-        out: list[np.ndarray] = []
-        self._run_range(0, self.rows, out)
-        return np.concatenate(out)
-
-
-def _probability_output(session: Any) -> str:
-    names = [o.name for o in session.get_outputs()]
-    for name in names:
-        if "prob" in name.lower():
-            return name
-    return names[1]
-
-
-def _feeder(session: Any, matrix: np.ndarray) -> Callable[[int, int], dict[str, np.ndarray]]:
-    """Feeds for rows [lo, hi): one [n, k] matrix, or one [n, 1] column per feature (by
-    position: converters may rename inputs), whichever the graph takes."""
-    inputs = session.get_inputs()
-    features = matrix.shape[1]
-    if len(inputs) == 1:
-        rows = np.ascontiguousarray(matrix, dtype=np.float32)
-        name = inputs[0].name
-        return lambda lo, hi: {name: rows[lo:hi]}
-    if len(inputs) == features:
-        columns = np.asfortranarray(matrix, dtype=np.float32)  # each [lo:hi, i:i+1] contiguous
-        names = [i.name for i in inputs]
-        return lambda lo, hi: {n: columns[lo:hi, i : i + 1] for i, n in enumerate(names)}
-    raise RuntimeError(
-        f"cannot feed a graph with inputs {[(i.name, i.shape) for i in inputs]} "
-        f"from a {matrix.shape} matrix"
-    )
 
 
 def ort_baselines(onnx: bytes, matrix: np.ndarray, threads: int) -> dict[str, OrtBaseline]:
@@ -452,10 +365,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fastest(timings: dict[str, Timing], labels: list[str]) -> Timing:
-    return min((timings[label] for label in labels), key=lambda t: t.best)
-
-
 def summarise(
     timings: dict[str, Timing],
     ort_m: dict[str, OrtBaseline],
@@ -467,18 +376,18 @@ def summarise(
     # session, intra_op = threads); the fastest setup, which may split the matrix across
     # Python threads by hand, is reported beside it.
     own = [label for label in ort_m if label.startswith("ort intra_op=") and "(" not in label]
-    ort = _fastest(timings, own or list(ort_m))
-    fastest = _fastest(timings, list(ort_m))
-    ort_logistic = _fastest(timings, [f"LR {label}" for label in ort_lr])
+    ort = fastest(timings, own or list(ort_m))
+    quickest = fastest(timings, list(ort_m))
+    ort_logistic = fastest(timings, [f"LR {label}" for label in ort_lr])
     avg, ctas = timings["PREDICT_PROBA avg"], timings["PREDICT CTAS"]
     lr = timings["LR PREDICT_PROBA avg"]
     users = [label for label in timings if label.startswith("user ")]
     ratios: dict[str, Any] = {
-        "ort_over_predict_proba_avg": _ratio(ort, avg),
-        "ort_over_predict_ctas": _ratio(ort, ctas),
-        f"fastest ({fastest.name}) / PREDICT_PROBA avg": _ratio(fastest, avg),
-        f"fastest ({fastest.name}) / PREDICT CTAS": _ratio(fastest, ctas),
-        "lr_ort_over_predict_proba_avg": _ratio(ort_logistic, lr),
+        "ort_over_predict_proba_avg": ratio(ort, avg),
+        "ort_over_predict_ctas": ratio(ort, ctas),
+        f"fastest ({quickest.name}) / PREDICT_PROBA avg": ratio(quickest, avg),
+        f"fastest ({quickest.name}) / PREDICT CTAS": ratio(quickest, ctas),
+        "lr_ort_over_predict_proba_avg": ratio(ort_logistic, lr),
     }
     targets = [
         Target(
@@ -487,8 +396,8 @@ def summarise(
         Target("a. ORT / PREDICT CTAS", ratios["ort_over_predict_ctas"]["best"], ">=", 0.9),
     ]
     if users:
-        user = _fastest(timings, users)
-        ratios["user_over_predict_ctas"] = _ratio(user, ctas)
+        user = fastest(timings, users)
+        ratios["user_over_predict_ctas"] = ratio(user, ctas)
         targets.append(
             Target(
                 "b. user round trip / PREDICT CTAS",
@@ -506,48 +415,30 @@ def summarise(
         targets.append(
             Target("d. labels differing from native", native["labels_differing"], "==", 0)
         )
-    return {
-        "baselines": {
-            "ort": {"label": ort.name, "setup": ort.note},
-            "ort_logistic": {"label": ort_logistic.name, "setup": ort_logistic.note},
-            **({"user": {"label": _fastest(timings, users).name}} if users else {}),
-        },
-        "rows_per_second": {label: round(rows / t.best) for label, t in timings.items()},
-        "ratios": ratios,
-        "udf_floor_s": floor,
-        "parity": parity_result,
-        "targets": [t.to_json() for t in targets],
+    baselines = {
+        "ort": {"label": ort.name, "setup": ort.note},
+        "ort_logistic": {"label": ort_logistic.name, "setup": ort_logistic.note},
+        **({"user": {"label": fastest(timings, users).name}} if users else {}),
     }
-
-
-def _ratio(numerator: Timing, denominator: Timing) -> dict[str, float]:
-    """Wall time best-of and median ratios, and the ratio of CPU seconds (least of runs):
-    the CPU one barely moves when other processes share the machine."""
-    return {
-        "best": round(numerator.best / denominator.best, 3),
-        "median": round(numerator.median / denominator.median, 3),
-        "cpu": round(min(numerator.cpu) / min(denominator.cpu), 3),
-    }
+    return summary(
+        timings,
+        rows,
+        ratios,
+        targets,
+        baselines=baselines,
+        udf_floor_s=floor,
+        parity=parity_result,
+    )
 
 
 def print_report(
     timings: dict[str, Timing], report: dict[str, Any], cold: dict[str, Any], rows: int
 ) -> None:
-    print_table(
+    print_timings(
         f"PREDICT in DuckDB, {rows:,} rows x {FEATURES} features (best / median of runs)",
-        ["contender", "best s", "median s", "CPU s", "rows/s", "others cores", "setup"],
-        [
-            [
-                t.name,
-                t.best,
-                t.median,
-                min(t.cpu),
-                round(rows / t.best),
-                f"{min(t.others_cores):.1f}-{max(t.others_cores):.1f}",
-                t.note,
-            ]
-            for t in timings.values()
-        ],
+        timings,
+        rows,
+        setup=True,
     )
     ratios = report["ratios"]
     print_table(

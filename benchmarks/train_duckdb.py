@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import os
 import pstats
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -40,28 +38,35 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._harness import (
-    FIT_REST,
     Child,
     ChildRun,
     Target,
     busy_warning,
     load_table,
     make_data,
-    omp_wait_policy,
-    print_table,
-    print_targets,
-    run_child,
     self_rss_mb,
-    sqlml_stage,
-    train_lightgbm_by_hand,
     write_results,
+)
+from benchmarks._training import (
+    FIT_REST,
+    SQLML,
+    child_options,
+    print_cprofile,
+    print_report,
+    profile_tables,
+    pstats_entries,
+    run_config,
+    run_contender,
+    run_json,
+    run_rounds,
+    sqlml_stage,
+    summarise_runs,
+    train_lightgbm_by_hand,
 )
 
 NAME = "train_duckdb"
 MODULE = "benchmarks.train_duckdb"
 FEATURES = 20
-SEED = 42
-CONTENDERS = ("sqlml", "by hand")
 # fit is cut after LightGBM's first tree: what comes before it is preprocessing (sqlml's
 # ColumnTransformer) and LightGBM's Dataset construction.
 FIT_FIRST = "fit: preprocess, Dataset, tree 1"
@@ -82,15 +87,11 @@ STAGES = {
 }
 
 
-def _sqlml_stage(message: str) -> str:
-    return sqlml_stage(message, STAGES)
-
-
 def work_sqlml(child: Child, db: str, threads: int) -> dict[str, Any]:
     import sqlml
 
     child.mark("connect")
-    con = sqlml.connect(db, progress=lambda message: child.mark(_sqlml_stage(message)))
+    con = sqlml.connect(db, progress=lambda message: child.mark(sqlml_stage(message, STAGES)))
     con.execute(
         "CREATE OR REPLACE MODEL m TARGET y USING lightgbm OPTIONS "
         f"(n_estimators = 100, num_leaves = 31, n_jobs = {threads}) AS SELECT * FROM t"
@@ -121,7 +122,7 @@ def work_by_hand(child: Child, db: str, threads: int) -> dict[str, Any]:
     y = data.pop("y")
     x = np.column_stack(list(data.values()))
     del data
-    onnx, rows_train = train_lightgbm_by_hand(child, x, y, threads, SEED, FIT_FIRST)
+    onnx, rows_train = train_lightgbm_by_hand(child, x, y, threads, FIT_FIRST)
     child.mark("close")
     con.close()
     child.mark("end")
@@ -165,54 +166,17 @@ def child_main(args: argparse.Namespace) -> int:
             "rss_after_imports_mb": rss_after_imports,
             "stage_s": {label: v["s"] for label, v in stages.items()},
             "stage_cpu_s": {label: v["cpu_s"] for label, v in stages.items()},
-            "profile": _profile_rows(profiler) if profiler is not None else None,
+            "profile": (
+                profile_tables(pstats_entries(pstats.Stats(profiler)))
+                if profiler is not None
+                else None
+            ),
         }
     )
     return 0
 
 
-def _profile_rows(profiler: cProfile.Profile) -> dict[str, list[dict[str, Any]]]:
-    """sqlml's own functions by cumulative time, and every function by self time (cProfile
-    charges native code, LightGBM's or numpy's, to the Python call that entered it)."""
-    stats = pstats.Stats(profiler, stream=io.StringIO())
-    rows = []
-    for (filename, line, function), entry in stats.stats.items():  # type: ignore[attr-defined]
-        _cc, ncalls, tottime, cumtime, _callers = entry
-        rows.append(
-            {
-                "function": f"{_short(filename)}:{line}({function})",
-                "calls": ncalls,
-                "tottime_s": round(tottime, 3),
-                "cumtime_s": round(cumtime, 3),
-            }
-        )
-    own = [r for r in rows if r["function"].startswith(("udfs/", "sqlml/"))]
-    own.sort(key=lambda r: -r["cumtime_s"])
-    by_cumulative = sorted(rows, key=lambda r: -r["cumtime_s"])
-    rows.sort(key=lambda r: -r["tottime_s"])
-    return {
-        "sqlml_by_cumulative": own[:40],
-        "all_by_self_time": rows[:25],
-        "all_by_cumulative": by_cumulative[:60],
-    }
-
-
-def _short(filename: str) -> str:
-    for marker in ("site-packages/", "/work/main/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
-
-
 # -- parent ----------------------------------------------------------------------------
-
-
-def run_contender(name: str, db: str, threads: int, profile: bool = False) -> ChildRun:
-    args = ["--child", "sqlml" if name == "sqlml" else "by-hand", "--db", db]
-    args += ["--threads", str(threads)]
-    if profile:
-        args.append("--profile")
-    return run_child(MODULE, args, env={"OMP_WAIT_POLICY": omp_wait_policy()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=os.cpu_count() or 1, help="LightGBM threads (both)"
     )
     parser.add_argument("--profile", action="store_true", help="add a cProfile'd sqlml run")
-    parser.add_argument("--child", choices=["sqlml", "by-hand"], help=argparse.SUPPRESS)
-    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    child_options(parser)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -235,172 +198,95 @@ def main(argv: list[str] | None = None) -> int:
     others_at_start = busy_warning()
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="sqlml-bench-"))
-    runs: dict[str, list[ChildRun]] = {name: [] for name in CONTENDERS}
     profile_run: ChildRun | None = None
     try:
         db = str(workdir / "train.duckdb")
+        child_args = ["--db", db, "--threads", str(args.threads)]
         print(f"loading {args.rows:,} rows x {FEATURES} features", file=sys.stderr)
         with duckdb.connect(db) as con:
             load_table(con, "t", make_data(args.rows, FEATURES, seed=0))
-        for round_ in range(args.rounds):
-            order = CONTENDERS if round_ % 2 == 0 else CONTENDERS[::-1]
-            for name in order:
-                run = run_contender(name, db, args.threads)
-                runs[name].append(run)
-                print(
-                    f"  [{round_ + 1}/{args.rounds}] {name}: work {run.result['work_s']:.1f} s, "
-                    f"process {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:,.0f} MiB "
-                    f"(others: {run.others_cores:.1f} cores)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        runs = run_rounds(
+            args.rounds,
+            lambda name: run_contender(MODULE, name, child_args),
+            lambda name, run: (
+                f"work {run.result['work_s']:.1f} s, process {run.wall_s:.1f} s, "
+                f"peak RSS {run.peak_rss_mb:,.0f} MiB (others: {run.others_cores:.1f} cores)"
+            ),
+        )
         if args.profile:
             print("  profiling a sqlml run (cProfile)", file=sys.stderr)
-            profile_run = run_contender("sqlml", db, args.threads, profile=True)
+            profile_run = run_contender(MODULE, SQLML, [*child_args, "--profile"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     report = summarise(runs)
     payload = {
-        "config": {
-            "rows": args.rows,
-            "features": FEATURES,
-            "rounds": args.rounds,
-            "lightgbm_threads": args.threads,
-            "omp_wait_policy": omp_wait_policy(),
-            "duckdb_threads": "default (cores)",
-            "others_cores_at_start": others_at_start,
-            "total_s": round(time.perf_counter() - started, 1),
-        },
+        "config": run_config(
+            args, FEATURES, others_at_start, started, duckdb_threads="default (cores)"
+        ),
         **report,
-        "profile": _profile_report(profile_run) if profile_run is not None else None,
+        "profile": (
+            {**_run_json(profile_run), "top": profile_run.result.get("profile")}
+            if profile_run is not None
+            else None
+        ),
     }
     path = write_results(NAME, payload)
-    print_report(report, args.rows)
+    print_report(
+        f"Training to ONNX, {args.rows:,} rows x {FEATURES} features (best of rounds)",
+        COLUMNS,
+        report,
+    )
     if profile_run is not None:
-        print_profile(payload["profile"])
+        print_cprofile(payload["profile"].get("top") or {}, "a sqlml run")
     print(f"\nwrote {path}")
     return 0
 
 
+COLUMNS = {
+    "work s": "best_work_s",
+    "work CPU s": "least_work_cpu_s",
+    "process s": "best_process_wall_s",
+    "peak RSS MiB": "min_peak_rss_mb",
+    "RSS after imports MiB": "rss_after_imports_mb",
+}
+
+
 def _run_json(run: ChildRun) -> dict[str, Any]:
-    result = run.result
-    return {
-        "work_s": round(result["work_s"], 3),
-        "work_cpu_s": round(result["work_cpu_s"], 3),
-        "process_wall_s": round(run.wall_s, 3),
-        "cpu_s": round(run.cpu_s, 3),
-        "peak_rss_mb": round(run.peak_rss_mb, 1),
-        "rss_after_imports_mb": round(result["rss_after_imports_mb"], 1),
-        "stage_s": result["stage_s"],
-        "stage_cpu_s": result["stage_cpu_s"],
-        "stage_peak_rss_mb": run.stage_peaks(),
-        "others_cores": run.others_cores,
-        **{
-            k: result.get(k)
-            for k in ("onnx_bytes", "rows_train", "rows_test", "sqlml_timings", "metrics")
-            if result.get(k) is not None
-        },
-    }
+    return run_json(
+        run,
+        cpu_s=round(run.cpu_s, 3),
+        peak_rss_mb=round(run.peak_rss_mb, 1),
+        stage_cpu_s=run.result["stage_cpu_s"],
+        stage_peak_rss_mb=run.stage_peaks(),
+        others_cores=run.others_cores,
+    )
 
 
 def summarise(runs: dict[str, list[ChildRun]]) -> dict[str, Any]:
-    best = {name: min(r, key=lambda run: run.result["work_s"]) for name, r in runs.items()}
-    work = {name: min(run.result["work_s"] for run in r) for name, r in runs.items()}
-    wall = {name: min(run.wall_s for run in r) for name, r in runs.items()}
-    cpu = {name: min(run.result["work_cpu_s"] for run in r) for name, r in runs.items()}
-    peak = {name: min(run.peak_rss_mb for run in r) for name, r in runs.items()}
-    base = {name: min(run.result["rss_after_imports_mb"] for run in r) for name, r in runs.items()}
-    sq, hand = "sqlml", "by hand"
-    # Runs of one round are neighbours in time: their ratio shares the machine's mood.
-    per_round = [
-        round(a.result["work_s"] / b.result["work_s"], 3)
-        for a, b in zip(runs[sq], runs[hand], strict=True)
-    ]
-    ratios = {
-        "work_time_sqlml_over_by_hand": round(work[sq] / work[hand], 3),
-        "process_wall_sqlml_over_by_hand": round(wall[sq] / wall[hand], 3),
-        "work_cpu_sqlml_over_by_hand": round(cpu[sq] / cpu[hand], 3),
-        "work_time_per_round": per_round,
-        "work_time_per_round_median": statistics.median(per_round),
-        "peak_rss_sqlml_over_by_hand": round(peak[sq] / peak[hand], 3),
-        "peak_rss_above_imports_sqlml_over_by_hand": round(
-            (peak[sq] - base[sq]) / (peak[hand] - base[hand]), 3
-        ),
-    }
+    report = summarise_runs(
+        runs,
+        {
+            "best_work_s": lambda run: run.result["work_s"],
+            "least_work_cpu_s": lambda run: run.result["work_cpu_s"],
+            "best_process_wall_s": lambda run: run.wall_s,
+            "min_peak_rss_mb": lambda run: run.peak_rss_mb,
+            "rss_after_imports_mb": lambda run: run.result["rss_after_imports_mb"],
+        },
+        _run_json,
+        {
+            "process_wall_sqlml_over_by_hand": "best_process_wall_s",
+            "peak_rss_sqlml_over_by_hand": "min_peak_rss_mb",
+        },
+    )
+    ratios = report["ratios"]
     targets = [
         Target("time ratio sqlml / by hand", ratios["work_time_sqlml_over_by_hand"], "<=", 1.2),
         Target(
             "peak memory ratio sqlml / by hand", ratios["peak_rss_sqlml_over_by_hand"], "<=", 1.5
         ),
     ]
-    return {
-        "summary": {
-            name: {
-                "best_work_s": round(work[name], 3),
-                "least_work_cpu_s": round(cpu[name], 3),
-                "best_process_wall_s": round(wall[name], 3),
-                "min_peak_rss_mb": round(peak[name], 1),
-                "rss_after_imports_mb": round(base[name], 1),
-            }
-            for name in runs
-        },
-        "best_runs": {name: _run_json(run) for name, run in best.items()},
-        "runs": {name: [_run_json(run) for run in r] for name, r in runs.items()},
-        "ratios": ratios,
-        "targets": [t.to_json() for t in targets],
-    }
-
-
-def _profile_report(run: ChildRun) -> dict[str, Any]:
-    return {**_run_json(run), "top": run.result.get("profile")}
-
-
-def print_report(report: dict[str, Any], rows: int) -> None:
-    summary = report["summary"]
-    print_table(
-        f"Training to ONNX, {rows:,} rows x {FEATURES} features (best of rounds)",
-        ["contender", "work s", "work CPU s", "process s", "peak RSS MiB", "RSS after imports MiB"],
-        [
-            [
-                name,
-                s["best_work_s"],
-                s["least_work_cpu_s"],
-                s["best_process_wall_s"],
-                s["min_peak_rss_mb"],
-                s["rss_after_imports_mb"],
-            ]
-            for name, s in summary.items()
-        ],
-    )
-    for name, run in report["best_runs"].items():
-        stages, cpu = run["stage_s"], run["stage_cpu_s"]
-        peaks = run["stage_peak_rss_mb"]
-        print_table(
-            f"Stages of the best {name} run",
-            ["stage", "seconds", "CPU s", "peak RSS MiB"],
-            [[stage, stages[stage], cpu[stage], peaks.get(stage, "")] for stage in stages],
-        )
-    print_table(
-        "Ratios sqlml / by hand",
-        ["ratio", "value"],
-        [[name, value] for name, value in report["ratios"].items()],
-    )
-    print_targets([Target.from_json(t) for t in report["targets"]])
-
-
-def print_profile(profile: dict[str, Any]) -> None:
-    tables = profile.get("top") or {}
-    for key, title in (
-        ("sqlml_by_cumulative", "cProfile of a sqlml run: sqlml's functions by cumulative time"),
-        ("all_by_self_time", "cProfile of a sqlml run: all functions by self time"),
-    ):
-        rows = [r for r in tables.get(key, []) if r["cumtime_s"] >= 0.05]
-        print_table(
-            title,
-            ["function", "calls", "self s", "cumulative s"],
-            [[r["function"], r["calls"], r["tottime_s"], r["cumtime_s"]] for r in rows],
-        )
+    return {**report, "targets": [t.to_json() for t in targets]}
 
 
 if __name__ == "__main__":

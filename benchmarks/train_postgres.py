@@ -7,7 +7,7 @@ with ``--rows`` rows x 20 float8 features and an int4 target (numpy seed 0, bina
 
 - sqlml: ``CREATE OR REPLACE MODEL mt TARGET y USING lightgbm OPTIONS (n_estimators = 100,
   num_leaves = 31, n_jobs = T) AS SELECT * FROM t`` through ``sqlml.connect(dsn)``: the
-  server reads the rows (udfs/postgres.read_query), trains, converts, scores the 20 %
+  server reads the rows (udfs.pg_training.read_query), trains, converts, scores the 20 %
   held-out rows (test_size 0.2 by default), stores the model and creates its functions;
 - by hand: binary COPY of ``SELECT * FROM t`` → numpy → train_test_split(test_size=0.2,
   stratify=y) → LGBMClassifier.fit → onnxmltools.convert_lightgbm → bytes. No evaluation.
@@ -20,7 +20,7 @@ check OPTIONS) and in the backend (a DO block, timed and reported as "server imp
 its NOTICEs, timestamped by a notice handler in the child. Reported: work time, CPU (sqlml:
 the backend's, from /proc, LightGBM's threads included), peak RSS (sqlml: the backend's
 VmHWM; by hand: the child's), and unless ``--no-profile`` a breakdown of read_query and a
-cProfile of train_model run in the server.
+cProfile of udfs.pg_training.train_model run in the server.
 
 Writes benchmarks/results/train_postgres.json.
 """
@@ -30,29 +30,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from typing import Any
 
 from benchmarks._harness import (
-    FIT_REST,
     Child,
     ChildRun,
     Target,
     busy_warning,
     make_data,
-    omp_wait_policy,
     print_table,
-    print_targets,
-    run_child,
     self_rss_mb,
-    sqlml_stage,
-    train_lightgbm_by_hand,
     write_results,
 )
-from benchmarks.predict_postgres import (
+from benchmarks._postgres import (
     ADMIN_DSN,
+    backend_pid,
+    bench_schema,
     copy_out,
     create_database,
     drop_database,
@@ -61,15 +56,29 @@ from benchmarks.predict_postgres import (
     process_cpu_seconds,
     process_peak_rss_mb,
     process_rss_mb,
+    server_prelude,
     server_settings,
+)
+from benchmarks._training import (
+    FIT_REST,
+    SQLML,
+    child_options,
+    print_cprofile,
+    print_report,
+    profile_tables,
+    run_config,
+    run_contender,
+    run_json,
+    run_rounds,
+    sqlml_stage,
+    summarise_runs,
+    train_lightgbm_by_hand,
 )
 
 NAME = "train_postgres"
 MODULE = "benchmarks.train_postgres"
 DATABASE = "sqlml_bench_train"
 FEATURES = 20
-SEED = 42
-CONTENDERS = ("sqlml", "by hand")
 FIT_FIRST = "fit: Dataset, tree 1"
 # What the server's Python loads for CREATE MODEL, loaded before the clock starts.
 SERVER_IMPORTS = (
@@ -107,17 +116,6 @@ STAGES = {
 }
 
 
-def _sqlml_stage(message: str) -> str:
-    return sqlml_stage(message, STAGES)
-
-
-def _server_prelude(conn: Any) -> str:
-    from sqlml._udfs_loader import udfs
-
-    row = conn.execute("SELECT value FROM sqlml.catalog_info WHERE key = 'python_path'").fetchone()
-    return udfs.postgres.prelude(json.loads(row[0]) if row else [])
-
-
 def work_sqlml(child: Child, dsn: str, threads: int) -> dict[str, Any]:
     import sqlml
 
@@ -125,20 +123,18 @@ def work_sqlml(child: Child, dsn: str, threads: int) -> dict[str, Any]:
 
     def progress(message: str) -> None:  # called by sqlml's psycopg notice handler
         notices.append((time.monotonic(), message))
-        child.mark(_sqlml_stage(message))
+        child.mark(sqlml_stage(message, STAGES))
 
     child.mark("server imports (fresh backend)")
     con = sqlml.connect(dsn, progress=progress)
     raw = con.backend.conn
-    pid = raw.execute("SELECT pg_backend_pid()").fetchone()[0]
+    pid = backend_pid(raw)
     backend_cpu_start = process_cpu_seconds(pid)
     rss_fresh = process_rss_mb(pid)
     imports = "\n".join(f"import {m}" for m in SERVER_IMPORTS)
     start = time.perf_counter()
-    raw.execute(
-        f"DO $bench$\n{_server_prelude(raw)}\n{imports}\n"
-        "udfs.train; udfs.convert; udfs.postgres\n$bench$ LANGUAGE plpython3u"
-    )
+    # The prelude imports sqlml.in_server, and with it udfs.pg_training and udfs.train.
+    raw.execute(f"DO $bench$\n{server_prelude(raw)}\n{imports}\n$bench$ LANGUAGE plpython3u")
     server_imports_s = time.perf_counter() - start
     rss_after_imports = process_rss_mb(pid)
 
@@ -189,7 +185,7 @@ def work_by_hand(child: Child, dsn: str, threads: int) -> dict[str, Any]:
         x[:, i] = columns[i]
     y = columns[-1].astype(np.int32)
     del columns, buffer
-    onnx, rows_train = train_lightgbm_by_hand(child, x, y, threads, SEED, FIT_FIRST)
+    onnx, rows_train = train_lightgbm_by_hand(child, x, y, threads, FIT_FIRST)
     child.mark("close")
     conn.close()
     child.mark("end")
@@ -235,33 +231,13 @@ def child_main(args: argparse.Namespace) -> int:
 
 # -- the in-server profile -------------------------------------------------------------------
 
-
-def server_profile(dsn: str, threads: int) -> dict[str, Any]:
-    """read_query timed in the server (its one big SPI aggregate apart from turning the
-    result into Arrow), an alternative read prototyped beside it, and a cProfile of
-    udfs.postgres.train_model run in the server (model ``mt_profile``)."""
-    import psycopg
-
-    from sqlml.backends.base import TrainRequest
-    from sqlml.backends.plpython import _request_fields
-
-    out: dict[str, Any] = {}
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        prelude = _server_prelude(conn)
-        conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
-        conn.execute("CREATE SCHEMA bench")
-        # byteasend (C) returns its argument's bytes: a float8[] → its in-memory form, the
-        # values contiguous in native byte order, with no per-value send function.
-        conn.execute(
-            "CREATE FUNCTION bench.array_bytes(float8[]) RETURNS bytea LANGUAGE internal "
-            "IMMUTABLE STRICT PARALLEL SAFE AS 'byteasend'"
-        )
-        conn.execute(
-            f"""CREATE FUNCTION bench.read_profile(query text) RETURNS text
-LANGUAGE plpython3u AS $bench$
-{prelude}
+# udfs.pg_training.read_query with its SPI calls timed, and beside it a prototype of another
+# read: byteasend (C) returns its argument's bytes, so bench.array_bytes hands over a float8[]
+# in its in-memory form, the values contiguous in native byte order, with no per-value send.
+READ_PROFILE = """
 import json, time
 import numpy as np
+from sqlml._udfs_loader import udfs
 
 spent = []
 
@@ -276,25 +252,25 @@ class Timed:  # plpy, with its execute calls timed
         return result
 
 start = time.perf_counter()
-table, types = handoff.read_query(Timed(), query)
+table, types = udfs.pg_training.read_query(Timed(), query)
 read_s = time.perf_counter() - start
-names = [n for n, _ in handoff.describe(plpy, query)]
+names = [n for n, _ in udfs.pg_spi.describe(plpy, query)]
 parts = ", ".join(
-    f"bench.array_bytes(array_agg(coalesce(q.{{plpy.quote_ident(n)}}::float8, 'NaN'))) AS c{{i}}"
+    f"bench.array_bytes(array_agg(coalesce(q.{plpy.quote_ident(n)}::float8, 'NaN'))) AS c{i}"
     for i, n in enumerate(names)
 )
 start = time.perf_counter()
-row = plpy.execute(f"SELECT count(*) AS n, {{parts}} FROM ({{query}}) AS q")[0]
+row = plpy.execute(f"SELECT count(*) AS n, {parts} FROM ({query}) AS q")[0]
 alt_sql_s = time.perf_counter() - start
 start = time.perf_counter()
-arrays = [np.frombuffer(row[f"c{{i}}"], dtype=np.float64, offset=20) for i in range(len(names))]
+arrays = [np.frombuffer(row[f"c{i}"], dtype=np.float64, offset=20) for i in range(len(names))]
 assert all(len(a) == row["n"] for a in arrays)
 same = all(
     np.array_equal(table.column(n).to_numpy(zero_copy_only=False).astype(np.float64), a)
     for n, a in zip(names, arrays)
 )
 alt_numpy_s = time.perf_counter() - start
-return json.dumps({{
+return json.dumps({
     "read_query_s": read_s,
     "spi_aggregate_s": max(spent),
     "other_spi_s": sum(spent) - max(spent),
@@ -303,9 +279,57 @@ return json.dumps({{
     "prototype_array_agg_bytes_sql_s": alt_sql_s,
     "prototype_numpy_s": alt_numpy_s,
     "prototype_same_values": bool(same),
-}})
-$bench$"""
+})
+"""
+
+# udfs.pg_training.train_model under cProfile, called as sqlml.train_model calls it; the
+# entries go back as plain values (_training.pstats_entries does the same in a client).
+TRAIN_PROFILE = """
+import cProfile, json, pstats, time
+from sqlml._udfs_loader import udfs
+
+profiler = cProfile.Profile()
+start = time.perf_counter()
+profiler.enable()
+try:
+    handoff.call(plpy, udfs.pg_training.train_model, name, query, request, None)
+finally:
+    profiler.disable()
+total = time.perf_counter() - start
+entries = [
+    [filename, line, function, calls, own, cumulative]
+    for (filename, line, function), (_cc, calls, own, cumulative, _callers) in (
+        pstats.Stats(profiler).stats.items()
+    )
+]
+return json.dumps({"total_s": total, "entries": entries})
+"""
+
+
+def server_profile(dsn: str, threads: int) -> dict[str, Any]:
+    """read_query timed in the server (its one big SPI aggregate apart from turning the
+    result into Arrow), an alternative read prototyped beside it, and a cProfile of
+    udfs.pg_training.train_model run in the server (model ``mt_profile``)."""
+    import psycopg
+
+    from sqlml._udfs_loader import udfs
+
+    out: dict[str, Any] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        prelude = server_prelude(conn)
+        bench_schema(conn)
+        conn.execute(
+            "CREATE FUNCTION bench.array_bytes(float8[]) RETURNS bytea LANGUAGE internal "
+            "IMMUTABLE STRICT PARALLEL SAFE AS 'byteasend'"
         )
+        for signature, body in (
+            ("read_profile(query text)", READ_PROFILE),
+            ("train_profile(name text, query text, request text)", TRAIN_PROFILE),
+        ):
+            conn.execute(
+                f"CREATE FUNCTION bench.{signature} RETURNS text LANGUAGE plpython3u "
+                f"AS $bench$\n{prelude}\n{body}\n$bench$"
+            )
         reads = [
             json.loads(conn.execute("SELECT bench.read_profile('SELECT * FROM t')").fetchone()[0])
             for _ in range(2)
@@ -313,63 +337,28 @@ $bench$"""
         out["read_query"] = min(reads, key=lambda r: r["read_query_s"])
         out["read_query_runs"] = reads
 
-        request = TrainRequest(
+        request = udfs.train.TrainRequest(
             target="y",
             algorithm="lightgbm",
             options={"n_estimators": 100, "num_leaves": 31, "n_jobs": threads},
         )
-        conn.execute(
-            f"""CREATE FUNCTION bench.train_profile(name text, query text, request text)
-RETURNS text LANGUAGE plpython3u AS $bench$
-{prelude}
-import cProfile, io, json, pstats, time
-profiler = cProfile.Profile()
-start = time.perf_counter()
-profiler.enable()
-try:
-    handoff.call(plpy, handoff.train_model, name, query, request, None)
-finally:
-    profiler.disable()
-total = time.perf_counter() - start
-stats = pstats.Stats(profiler, stream=io.StringIO())
-rows = []
-for (filename, line, function), entry in stats.stats.items():
-    _cc, calls, own, cumulative, _callers = entry
-    for marker in ("site-packages/", "/work/main/"):
-        if marker in filename:
-            filename = filename.split(marker, 1)[1]
-    rows.append({{"function": f"{{filename}}:{{line}}({{function}})", "calls": calls,
-                  "tottime_s": round(own, 3), "cumtime_s": round(cumulative, 3)}})
-own = sorted((r for r in rows if r["function"].startswith(("udfs/", "sqlml/"))),
-             key=lambda r: -r["cumtime_s"])[:40]
-by_self = sorted(rows, key=lambda r: -r["tottime_s"])[:25]
-return json.dumps({{"total_s": total, "sqlml_by_cumulative": own, "all_by_self_time": by_self}})
-$bench$"""
-        )
-        conn.execute(
-            "DO $bench$\n"
-            + prelude
-            + "\n"
-            + "\n".join(f"import {m}" for m in SERVER_IMPORTS)
-            + "\n$bench$ LANGUAGE plpython3u"
-        )
-        out["train_model_cprofile"] = json.loads(
+        imports = "\n".join(f"import {m}" for m in SERVER_IMPORTS)
+        conn.execute(f"DO $bench$\n{prelude}\n{imports}\n$bench$ LANGUAGE plpython3u")
+        profiled = json.loads(
             conn.execute(
                 "SELECT bench.train_profile('mt_profile', 'SELECT * FROM t', %s)",
-                [json.dumps(_request_fields(request))],
+                [request.to_json()],
             ).fetchone()[0]
         )
+        out["train_model_cprofile"] = {
+            "total_s": profiled["total_s"],
+            **profile_tables(profiled["entries"]),
+        }
         conn.execute("DROP SCHEMA bench CASCADE")
     return out
 
 
 # -- parent ----------------------------------------------------------------------------------
-
-
-def run_contender(name: str, dsn: str, threads: int) -> ChildRun:
-    args = ["--child", "sqlml" if name == "sqlml" else "by-hand", "--dsn", dsn]
-    args += ["--threads", str(threads)]
-    return run_child(MODULE, args, env={"OMP_WAIT_POLICY": omp_wait_policy()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,8 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="LightGBM")
     parser.add_argument("--no-profile", action="store_true", help="skip the server profile")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    parser.add_argument("--child", choices=["sqlml", "by-hand"], help=argparse.SUPPRESS)
-    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    child_options(parser)
     args = parser.parse_args(argv)
     if args.child:
         return child_main(args)
@@ -393,26 +381,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"creating database {args.database} and installing sqlml", file=sys.stderr)
     dsn = create_database(args.dsn, args.database)
-    runs: dict[str, list[ChildRun]] = {name: [] for name in CONTENDERS}
     profile: dict[str, Any] | None = None
     try:
         print(f"loading {args.rows:,} rows x {FEATURES} features (binary COPY)", file=sys.stderr)
         load_s = load_table(dsn, make_data(args.rows, FEATURES, seed=0))
         with psycopg.connect(dsn) as conn:
             settings = server_settings(conn)
-        for round_ in range(args.rounds):
-            order = CONTENDERS if round_ % 2 == 0 else CONTENDERS[::-1]
-            for name in order:
-                run = run_contender(name, dsn, args.threads)
-                runs[name].append(run)
-                peak = run.result.get("backend_peak_rss_mb", run.peak_rss_mb)
-                print(
-                    f"  [{round_ + 1}/{args.rounds}] {name}: work {run.result['work_s']:.1f} s, "
-                    f"CPU {run.result['work_cpu_s']:.1f} s, peak RSS {peak:,.0f} MiB "
-                    f"(others: {_others(run):.1f} cores)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        runs = run_rounds(
+            args.rounds,
+            lambda name: run_contender(
+                MODULE, name, ["--dsn", dsn, "--threads", str(args.threads)]
+            ),
+            lambda name, run: (
+                f"work {run.result['work_s']:.1f} s, CPU {run.result['work_cpu_s']:.1f} s, "
+                f"peak RSS {_peak(run):,.0f} MiB (others: {_others(run):.1f} cores)"
+            ),
+        )
         if not args.no_profile:
             print(
                 "  profiling in the server (read_query, cProfile of train_model)", file=sys.stderr
@@ -424,23 +408,35 @@ def main(argv: list[str] | None = None) -> int:
 
     report = summarise(runs)
     payload = {
-        "config": {
-            "rows": args.rows,
-            "features": FEATURES,
-            "rounds": args.rounds,
-            "lightgbm_threads": args.threads,
-            "omp_wait_policy": omp_wait_policy(),
-            "model": model_sql(args.threads),
-            "server": settings,
-            "load_s": round(load_s, 2),
-            "others_cores_at_start": others_at_start,
-            "total_s": round(time.perf_counter() - started, 1),
-        },
+        "config": run_config(
+            args,
+            FEATURES,
+            others_at_start,
+            started,
+            model=model_sql(args.threads),
+            server=settings,
+            load_s=round(load_s, 2),
+        ),
         **report,
         "profile": profile,
     }
     path = write_results(NAME, payload)
-    print_report(report, args.rows)
+    print_report(
+        f"Training to ONNX, {args.rows:,} rows x {FEATURES} features (best of rounds; sqlml's "
+        "CPU and memory are its server backend's)",
+        {
+            "work s": "best_work_s",
+            "work CPU s": "least_work_cpu_s",
+            "cold s": "best_cold_s",
+            "peak RSS MiB": "min_peak_rss_mb",
+            "RSS after imports MiB": "rss_after_imports_mb",
+        },
+        report,
+        (
+            "server imports in a fresh backend (before the clock): "
+            f"{report['server_imports_s']['best']:.2f} s best",
+        ),
+    )
     if profile is not None:
         print_profile(profile)
     print(f"\nwrote {path}")
@@ -462,123 +458,63 @@ def _base(run: ChildRun) -> float:
     return float(run.result.get("backend_rss_after_imports_mb", run.result["rss_after_imports_mb"]))
 
 
+def _cold(run: ChildRun) -> float:
+    """Work plus every import it needed: the child's and, for sqlml, the backend's."""
+    return (
+        run.result["work_s"]
+        + run.result["stage_s"].get("imports", 0.0)
+        + run.result["stage_s"].get("imports: lightgbm + scikit-learn", 0.0)
+        + run.result.get("server_imports_s", 0.0)
+    )
+
+
 def _run_json(run: ChildRun) -> dict[str, Any]:
-    result = run.result
     keep = (
         "server_imports_s",
         "backend_rss_fresh_mb",
         "backend_rss_after_imports_mb",
         "backend_peak_rss_mb",
         "notices",
-        "onnx_bytes",
-        "rows_train",
-        "rows_test",
-        "sqlml_timings",
-        "metrics",
     )
-    return {
-        "work_s": round(result["work_s"], 3),
-        "work_cpu_s": round(result["work_cpu_s"], 3),
-        "process_wall_s": round(run.wall_s, 3),
-        "child_cpu_s": round(run.cpu_s, 3),
-        "child_peak_rss_mb": round(run.peak_rss_mb, 1),
-        "rss_after_imports_mb": round(result["rss_after_imports_mb"], 1),
-        "stage_s": result["stage_s"],
-        "others_cores": _others(run),
-        **{k: result[k] for k in keep if result.get(k) is not None},
-    }
+    return run_json(
+        run,
+        keep,
+        child_cpu_s=round(run.cpu_s, 3),
+        child_peak_rss_mb=round(run.peak_rss_mb, 1),
+        others_cores=_others(run),
+    )
 
 
 def summarise(runs: dict[str, list[ChildRun]]) -> dict[str, Any]:
-    best = {name: min(r, key=lambda run: run.result["work_s"]) for name, r in runs.items()}
-    work = {name: min(run.result["work_s"] for run in r) for name, r in runs.items()}
-    cpu = {name: min(run.result["work_cpu_s"] for run in r) for name, r in runs.items()}
-    peak = {name: min(_peak(run) for run in r) for name, r in runs.items()}
-    base = {name: min(_base(run) for run in r) for name, r in runs.items()}
-    sq, hand = "sqlml", "by hand"
-    per_round = [
-        round(a.result["work_s"] / b.result["work_s"], 3)
-        for a, b in zip(runs[sq], runs[hand], strict=True)
-    ]
-    imports = [run.result["server_imports_s"] for run in runs[sq]]
-
-    def cold(run: ChildRun) -> float:
-        """Work plus every import it needed: the child's and, for sqlml, the backend's."""
-        return (
-            run.result["work_s"]
-            + run.result["stage_s"].get("imports", 0.0)
-            + run.result["stage_s"].get("imports: lightgbm + scikit-learn", 0.0)
-            + run.result.get("server_imports_s", 0.0)
-        )
-
-    cold_best = {name: min(cold(run) for run in r) for name, r in runs.items()}
-    ratios = {
-        "work_time_sqlml_over_by_hand": round(work[sq] / work[hand], 3),
-        "work_time_per_round": per_round,
-        "work_time_per_round_median": statistics.median(per_round),
-        "work_cpu_sqlml_over_by_hand": round(cpu[sq] / cpu[hand], 3),
-        "cold_time_with_all_imports_sqlml_over_by_hand": round(cold_best[sq] / cold_best[hand], 3),
-        "peak_rss_sqlml_backend_over_by_hand": round(peak[sq] / peak[hand], 3),
-        "peak_rss_above_imports_sqlml_over_by_hand": round(
-            (peak[sq] - base[sq]) / (peak[hand] - base[hand]), 3
-        ),
-    }
+    report = summarise_runs(
+        runs,
+        {
+            "best_work_s": lambda run: run.result["work_s"],
+            "least_work_cpu_s": lambda run: run.result["work_cpu_s"],
+            "best_cold_s": _cold,
+            "min_peak_rss_mb": _peak,
+            "rss_after_imports_mb": _base,
+        },
+        _run_json,
+        {
+            "cold_time_with_all_imports_sqlml_over_by_hand": "best_cold_s",
+            "peak_rss_sqlml_backend_over_by_hand": "min_peak_rss_mb",
+        },
+    )
+    imports = [run.result["server_imports_s"] for run in runs[SQLML]]
     targets = [
-        Target("time ratio sqlml / by hand", ratios["work_time_sqlml_over_by_hand"], "<=", 1.3),
+        Target(
+            "time ratio sqlml / by hand",
+            report["ratios"]["work_time_sqlml_over_by_hand"],
+            "<=",
+            1.3,
+        ),
     ]
     return {
-        "summary": {
-            name: {
-                "best_work_s": round(work[name], 3),
-                "least_work_cpu_s": round(cpu[name], 3),
-                "best_cold_s": round(cold_best[name], 3),
-                "min_peak_rss_mb": round(peak[name], 1),
-                "rss_after_imports_mb": round(base[name], 1),
-            }
-            for name in runs
-        },
+        **report,
         "server_imports_s": {"best": round(min(imports), 3), "runs": imports},
-        "best_runs": {name: _run_json(run) for name, run in best.items()},
-        "runs": {name: [_run_json(run) for run in r] for name, r in runs.items()},
-        "ratios": ratios,
         "targets": [t.to_json() for t in targets],
     }
-
-
-def print_report(report: dict[str, Any], rows: int) -> None:
-    summary = report["summary"]
-    print_table(
-        f"Training to ONNX, {rows:,} rows x {FEATURES} features (best of rounds; sqlml's CPU and "
-        "memory are its server backend's)",
-        ["contender", "work s", "work CPU s", "cold s", "peak RSS MiB", "RSS after imports MiB"],
-        [
-            [
-                name,
-                s["best_work_s"],
-                s["least_work_cpu_s"],
-                s["best_cold_s"],
-                s["min_peak_rss_mb"],
-                s["rss_after_imports_mb"],
-            ]
-            for name, s in summary.items()
-        ],
-    )
-    print(
-        f"server imports in a fresh backend (before the clock): "
-        f"{report['server_imports_s']['best']:.2f} s best"
-    )
-    for name, run in report["best_runs"].items():
-        print_table(
-            f"Stages of the best {name} run",
-            ["stage", "seconds"],
-            [[stage, seconds] for stage, seconds in run["stage_s"].items()],
-        )
-    print_table(
-        "Ratios sqlml / by hand",
-        ["ratio", "value"],
-        [[name, value] for name, value in report["ratios"].items()],
-    )
-    print_targets([Target.from_json(t) for t in report["targets"]])
 
 
 def print_profile(profile: dict[str, Any]) -> None:
@@ -605,18 +541,7 @@ def print_profile(profile: dict[str, Any]) -> None:
         ],
     )
     top = profile["train_model_cprofile"]
-    rows = [r for r in top["sqlml_by_cumulative"] if r["cumtime_s"] >= 0.1]
-    print_table(
-        f"cProfile of train_model in the server ({top['total_s']:.1f} s): sqlml's functions",
-        ["function", "calls", "self s", "cumulative s"],
-        [[r["function"], r["calls"], r["tottime_s"], r["cumtime_s"]] for r in rows],
-    )
-    rows = [r for r in top["all_by_self_time"] if r["tottime_s"] >= 0.05]
-    print_table(
-        "cProfile of train_model in the server: all functions by self time",
-        ["function", "calls", "self s", "cumulative s"],
-        [[r["function"], r["calls"], r["tottime_s"], r["cumtime_s"]] for r in rows],
-    )
+    print_cprofile(top, f"train_model in the server ({top['total_s']:.1f} s)")
 
 
 if __name__ == "__main__":
