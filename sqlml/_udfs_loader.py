@@ -37,8 +37,6 @@ def _load() -> ModuleType:
 
 
 if TYPE_CHECKING:
-    import udfs.sql_types
-
     import udfs
     import udfs.algorithms
     import udfs.catalog
@@ -51,6 +49,7 @@ if TYPE_CHECKING:
     import udfs.pg_spi
     import udfs.pg_training
     import udfs.predict
+    import udfs.sql_types
     import udfs.train
 else:
     udfs = _load()

@@ -21,7 +21,6 @@ from queries import FAST, rows, scalar, values
 from servers import load, reset
 
 import sqlml
-from sqlml.session import SqlmlNotice
 from sqlml.errors import (
     FeatureTableNotFoundError,
     InputSchemaError,
@@ -31,6 +30,7 @@ from sqlml.errors import (
     SqlmlSyntaxError,
     UnknownOptionError,
 )
+from sqlml.session import SqlmlNotice
 
 BASE = dt.datetime(2024, 1, 1)
 TTL = dt.timedelta(days=3)

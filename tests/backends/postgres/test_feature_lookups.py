@@ -1,4 +1,4 @@
-"""How PostgreSQL runs a feature table's point-in-time lookups (sqlml/feature_tables/point_in_time.py).
+"""How PostgreSQL runs a feature table's point-in-time lookups (feature_tables/point_in_time.py).
 
 Each lookup must be one backward step on the primary key's index (ORDER BY timestamp DESC
 LIMIT 1), not a scan and sort of the key's rows: that is what makes FEATURES_AT_TIME and
