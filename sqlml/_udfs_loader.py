@@ -22,6 +22,7 @@ MODULES = (
     "pg_training",
     "predict",
     "sql_types",
+    "tasks",
     "train",
 )
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     import udfs.pg_training
     import udfs.predict
     import udfs.sql_types
+    import udfs.tasks
     import udfs.train
 else:
     udfs = _load()

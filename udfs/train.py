@@ -17,20 +17,19 @@ import pyarrow.compute as pc
 from sqlml.errors import InvalidTrainingDataError, UnknownOptionError, close_matches
 
 from . import metrics
-from .algorithms import Algorithm, algorithm, split_options
+from . import training_facts as facts
+from .algorithms import algorithm, split_options
 from .convert import to_onnx
-from .features import Feature, kind_of, model_inputs, to_model_input
+from .features import Feature, kind_of
 from .naming import matching_column
 from .predict import Predictor
+from .preprocessing import fitting_pipeline, model_frame, onnx_inputs
+from .tasks import TASKS, inferred_task
 
 Progress = Callable[[str], None]
 
-TASKS = ("classification", "regression")
-MAX_CLASSES_FOR_INTEGER_TARGET = 20
-MAX_CATEGORIES = 200  # per text column; rarer values are treated as unknown
 DEFAULT_TEST_SIZE = 0.2
 DEFAULT_SEED = 42
-PARITY_ROWS = 10_000  # held-out rows scored natively too, to record the ONNX parity
 
 
 @dataclass
@@ -90,14 +89,14 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     target_type = table.schema.field(request.target).type
     y, classes = _encode_target(table.column(request.target), task)
     progress(f"read {table.num_rows:,} rows, {table.num_columns} columns")
-    frame = _frame(table, features)
+    frame = model_frame(table, features)
     del table
     clock.lap("prepare")
 
     train_idx, test_idx = _split(len(y), y if task == "classification" else None, test_size, seed)
     estimator = algo.estimator(task, hyperparameters, seed)
     training = frame.iloc[train_idx]
-    pipeline = _pipeline(features, algo, estimator, training)
+    pipeline = fitting_pipeline(features, algo, estimator, training)
     progress(f"training {algo.name} ({task}) on {len(train_idx):,} rows, {len(features)} features")
     fit_params = {}
     if algo.name == "lightgbm":
@@ -120,7 +119,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         round_thresholds_down_to_float32(pipeline.steps[-1][1])
     clock.lap("fit")
 
-    training_loss = _training_loss(pipeline, training, y[train_idx], task)
+    training_loss = facts.training_loss(pipeline, training, y[train_idx], task)
     progress("converting to ONNX")
     metadata: dict[str, Any] = {
         "task": task,
@@ -147,12 +146,12 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         holdout = frame.iloc[test_idx]
         # The stored metrics are the stored (ONNX) model's; one-off, so every core may help.
         predictor = Predictor(onnx, metadata, threads=os.cpu_count() or 1)
-        scores = predictor.scores_from_inputs(_onnx_inputs(holdout, features))
+        scores = predictor.scores_from_inputs(onnx_inputs(holdout, features))
         metadata["metrics"] = _metrics(task, y[test_idx], scores)
         if task == "classification":
             metadata["curves"] = metrics.curves(y[test_idx], scores)
         # ONNX against the native pipeline on a sample: the conversion's parity, recorded.
-        sample = slice(0, PARITY_ROWS)
+        sample = slice(0, facts.NATIVE_SAMPLE_ROWS)
         native = (
             pipeline.predict_proba(holdout.iloc[sample])
             if task == "classification"
@@ -160,15 +159,16 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         )
         metadata["parity_max_abs_diff"] = float(np.max(np.abs(scores[sample] - native)))
     clock.lap("evaluate")
-    metadata["importance"] = _importance(pipeline, features)
+    metadata["importance"] = facts.importance(pipeline, features)
     if algo.name == "lightgbm":  # how often each column splits (BigQuery's importance_weight)
-        metadata["importance_split"] = _importance(pipeline, features, "split", normalise=False)
-    metadata["feature_info"] = _feature_info(frame, features)
+        split_counts = facts.importance(pipeline, features, "split", normalise=False)
+        metadata["importance_split"] = split_counts
+    metadata["feature_info"] = facts.feature_info(frame, features)
     metadata["training_info"] = {
-        "iterations": _iterations(pipeline.steps[-1][1]),
+        "iterations": facts.iterations(pipeline.steps[-1][1]),
         "loss": training_loss,
-        "eval_loss": _eval_loss(task, metadata["metrics"]),
-        "learning_rate": _learning_rate(pipeline.steps[-1][1]),
+        "eval_loss": facts.eval_loss(task, metadata["metrics"]),
+        "learning_rate": facts.learning_rate(pipeline.steps[-1][1]),
     }
     metadata["timings"] = clock.laps
     return TrainedModel(onnx=onnx, metadata=metadata)
@@ -252,13 +252,11 @@ def _task(target: pa.ChunkedArray, requested: str | None) -> str:
             )
         return requested
     kind = target.type
-    if pa.types.is_boolean(kind) or not _is_number(kind):
-        return "classification"
-    if pa.types.is_integer(kind):
-        distinct = pc.count_distinct(target).as_py()
-        if distinct <= MAX_CLASSES_FOR_INTEGER_TARGET:
-            return "classification"
-    return "regression"
+    return inferred_task(
+        numeric=_is_number(kind) and not pa.types.is_boolean(kind),
+        integer=pa.types.is_integer(kind),
+        distinct=lambda: pc.count_distinct(target).as_py(),
+    )
 
 
 def _is_number(kind: pa.DataType) -> bool:
@@ -285,19 +283,6 @@ def _label_type_name(kind: pa.DataType) -> str:
     return str(kind)
 
 
-def _frame(table: pa.Table, features: list[Feature]) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(
-        {f.name: to_model_input(table.column(f.name), f).reshape(-1) for f in features}
-    )
-
-
-def _onnx_inputs(frame: Any, features: list[Feature]) -> dict[str, np.ndarray]:
-    columns = [frame[f.name].to_numpy().reshape(-1, 1) for f in features]
-    return model_inputs(features, columns)
-
-
 def _split(n: int, stratify: np.ndarray | None, test_size: float, seed: int):
     indices = np.arange(n)
     if test_size == 0 or n < 5:
@@ -312,131 +297,10 @@ def _split(n: int, stratify: np.ndarray | None, test_size: float, seed: int):
         return train_test_split(indices, test_size=test_size, random_state=seed)
 
 
-def _pipeline(features: list[Feature], algo: Algorithm, estimator: Any, sample: Any) -> Any:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    numeric = [f.name for f in features if not f.onnx_is_string]
-    categorical = [f.name for f in features if f.onnx_is_string]
-    parts = []
-    if numeric and algo.learns_missing:
-        # LightGBM learns which way a missing value goes; imputing would hide missingness
-        # (and the median alone took 3-5 s of a 1M-row training).
-        parts.append(("numeric", "passthrough", numeric))
-    elif numeric:
-        impute = SimpleImputer(strategy="median", keep_empty_features=True)
-        steps = [("impute", impute)]
-        if algo.scale_inputs:
-            steps.append(("scale", StandardScaler()))
-        parts.append(("numeric", Pipeline(steps), numeric))
-    if categorical:
-        categories = [_frequent_categories(sample[name]) for name in categorical]
-        encoder = OneHotEncoder(
-            categories=categories, handle_unknown="ignore", sparse_output=False, dtype=np.float32
-        )
-        parts.append(("categorical", encoder, categorical))
-    prepare = ColumnTransformer(parts, remainder="drop", sparse_threshold=0)
-    return Pipeline([("prepare", prepare), ("model", estimator)])
-
-
-def _frequent_categories(values: Any) -> list[str]:
-    counts = values.value_counts()
-    return sorted(str(v) for v in counts.index[:MAX_CATEGORIES])
-
-
 def _metrics(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
     if task == "classification":
         return metrics.classification(y, scores)
     return metrics.regression(y, scores)
-
-
-def _training_loss(pipeline: Any, training: Any, y: np.ndarray, task: str) -> float | None:
-    """Log loss (classification) or mean squared error on up to PARITY_ROWS training rows."""
-    sample = slice(0, PARITY_ROWS)
-    if task == "classification":
-        loss = metrics.classification(y[sample], pipeline.predict_proba(training.iloc[sample]))
-        return loss["log_loss"]
-    return metrics.regression(y[sample], pipeline.predict(training.iloc[sample]))["mse"]
-
-
-def _eval_loss(task: str, held_out: dict[str, float | None]) -> float | None:
-    return held_out.get("log_loss" if task == "classification" else "mse")
-
-
-def _iterations(model: Any) -> int:
-    """Boosting rounds, solver iterations or trees: how long the model trained."""
-    if hasattr(model, "booster_"):
-        return int(model.booster_.current_iteration())
-    if hasattr(model, "n_iter_"):
-        return int(np.max(model.n_iter_))
-    return int(getattr(model, "n_estimators", 1))
-
-
-def _learning_rate(model: Any) -> float | None:
-    params = model.get_params()
-    rate = params.get("learning_rate_init", params.get("learning_rate"))
-    return float(rate) if isinstance(rate, int | float) else None
-
-
-def _feature_info(frame: Any, features: list[Feature]) -> list[dict[str, Any]]:
-    """Per input column, statistics of the training rows (BigQuery's ML.FEATURE_INFO)."""
-    info = []
-    for feature in features:
-        column = frame[feature.name]
-        row: dict[str, Any] = {"input": feature.name, "null_count": int(column.isna().sum())}
-        if feature.kind == "categorical":
-            row["category_count"] = int(column.nunique(dropna=True))
-        else:
-            values = column.to_numpy(dtype=np.float64)
-            values = values[~np.isnan(values)]
-            if len(values):
-                row |= {
-                    "min": float(values.min()),
-                    "max": float(values.max()),
-                    "mean": float(values.mean()),
-                    "median": float(np.median(values)),
-                    "stddev": float(values.std(ddof=1)) if len(values) > 1 else None,
-                }
-        info.append(row)
-    return info
-
-
-def _importance(
-    pipeline: Any, features: list[Feature], kind: str = "gain", normalise: bool = True
-) -> list[list[Any]]:
-    """Importance per input column (one-hot columns summed back), largest first; for
-    LightGBM by ``kind`` (gain or split count)."""
-    model = pipeline.steps[-1][1]
-    if hasattr(model, "booster_"):
-        raw = model.booster_.feature_importance(importance_type=kind)
-    elif hasattr(model, "feature_importances_"):
-        raw = model.feature_importances_
-    elif hasattr(model, "coef_"):
-        raw = np.abs(np.atleast_2d(model.coef_)).mean(axis=0)
-    elif hasattr(model, "coefs_"):
-        raw = np.abs(model.coefs_[0]).sum(axis=1)
-    else:
-        return []
-    raw = np.asarray(raw, dtype=float)
-    prepare = pipeline.named_steps["prepare"]
-    totals: dict[str, float] = {}
-    position = 0
-    for name, transformer, columns in prepare.transformers_:
-        if name == "remainder":
-            continue
-        widths = (
-            [len(c) for c in transformer.categories_]
-            if name == "categorical"
-            else [1] * len(columns)
-        )
-        for column, width in zip(columns, widths, strict=True):
-            totals[column] = float(raw[position : position + width].sum())
-            position += width
-    norm = (sum(totals.values()) or 1.0) if normalise else 1.0
-    ranked = sorted(totals.items(), key=lambda item: -item[1])
-    return [[name, value / norm] for name, value in ranked]
 
 
 def _lightgbm_progress(progress: Progress) -> Callable[[Any], None]:

@@ -4,7 +4,9 @@
 [MODEL_TYPE ...] [PROBLEM_TYPE ...] [OBJECTIVE '...'] [HYPERPARAMETERS DEFAULT EXCEPT (...)]
 [SETTINGS (...)]`. Each clause either maps to sqlml's (an algorithm, a task, a hyperparameter
 of the algorithm's estimator, a row limit) or has no equivalent here and is ignored with a
-notice that says so. What the statement said is kept with the model for SHOW MODEL.
+notice that says so. What the statement said is kept with the model for SHOW MODEL. The
+checks against the training query (TARGET column, task, FUNCTION types) are in
+redshift_checks.py.
 """
 
 from __future__ import annotations
@@ -13,19 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
-
-from sqlml._udfs_loader import udfs
-from sqlml.errors import (
-    InputSchemaError,
-    InvalidTrainingDataError,
-    SqlmlSyntaxError,
-    UnknownOptionError,
-    UnsupportedError,
-    close_matches,
-)
+from sqlml.errors import SqlmlSyntaxError, UnknownOptionError, UnsupportedError, close_matches
 from sqlml.models.forms import Translated, mixed_forms, to_number
+from sqlml.models.redshift_checks import check_function_types, check_task, query_column
 from sqlml.session import Session
 
 AUTO_NOTICE = (
@@ -181,14 +173,6 @@ IGNORED_SETTINGS = {
 }
 SETTINGS = (*IGNORED_SETTINGS, "MAX_CELLS")
 
-# Engine column kinds a declared FUNCTION argument type must agree with.
-_KINDS = (
-    ("number", exp.DataType.NUMERIC_TYPES),
-    ("text", exp.DataType.TEXT_TYPES | {exp.DataType.Type.BPCHAR}),
-    ("boolean", {exp.DataType.Type.BOOLEAN}),
-    ("date-time", exp.DataType.TEMPORAL_TYPES),
-)
-
 
 def from_redshift(clauses: dict[str, Any], session: Session, query_sql: str | None) -> Translated:
     """sqlml's target, algorithm, task and options for a Redshift ML CREATE MODEL."""
@@ -198,14 +182,14 @@ def from_redshift(clauses: dict[str, Any], session: Session, query_sql: str | No
     if not clauses.get("target"):
         raise SqlmlSyntaxError("CREATE MODEL needs TARGET <column> (the label to predict)")
     columns = session.backend.describe(query_sql)
-    target = _column(columns, clauses["target"], "TARGET")
+    target = query_column(columns, clauses["target"], "TARGET")
     translated = Translated(target=target, algorithm=None, task=None)
     model_type = _model_type(redshift, translated)
     task, classes = _task(redshift)
     needs_task = task is None and MODEL_TYPES[model_type] is None  # LINEAR_LEARNER
     if needs_task or classes is not None or task == "regression":
         typed = (target, dict(columns)[target])
-        task = _check_task(session, query_sql, typed, redshift, task, classes)
+        task = check_task(session, query_sql, typed, redshift, task, classes)
     translated.task = task
     translated.algorithm = MODEL_TYPES[model_type] or (
         "logistic_regression" if task == "classification" else "linear_regression"
@@ -214,7 +198,7 @@ def from_redshift(clauses: dict[str, Any], session: Session, query_sql: str | No
     _hyperparameters(redshift, model_type, translated)
     _settings(redshift, len(columns), translated)
     if "function_types" in redshift:
-        _check_function_types(clauses["function"], redshift["function_types"], columns, target)
+        check_function_types(clauses["function"], redshift["function_types"], columns, target)
     for clause, why in (
         ("iam_role", "sqlml trains inside the database, with no AWS role"),
         ("preprocessors", "sqlml's own preprocessing is part of every model"),
@@ -308,49 +292,6 @@ def _task(redshift: dict[str, Any]) -> tuple[str | None, int | None]:
     return task, classes if classes is not None else objective.classes
 
 
-def _check_task(
-    session: Session,
-    query_sql: str,
-    target: tuple[str, str],
-    redshift: dict[str, Any],
-    task: str | None,
-    classes: int | None,
-) -> str:
-    """The task when the statement leaves it to the data (LINEAR_LEARNER needs it before
-    training), and the class count a binary / multiclass PROBLEM_TYPE or OBJECTIVE implies
-    checked against the data's, so that neither is silently wrong."""
-    name, sql_type = target
-    data_type = _engine_type(sql_type)
-    kind = _kind(data_type)
-    clause = "PROBLEM_TYPE" if "problem_type" in redshift else "OBJECTIVE"
-    written = redshift.get("problem_type") or redshift.get("objective")
-    if task == "regression":
-        if kind != "number":
-            raise InvalidTrainingDataError(
-                f"{clause} {written}: regression needs a numeric target, and {name!r} is {sql_type}"
-            )
-        return task
-    distinct = _distinct(session, query_sql, name)
-    if task is None:  # sqlml's task inference (README: Task), decided before training
-        integer = data_type is not None and data_type.this in exp.DataType.INTEGER_TYPES
-        if kind == "number" and not (integer and distinct <= MAX_CLASSES_FOR_INTEGER_TARGET):
-            return "regression"
-        return "classification"
-    if classes == 2 and distinct > 2:
-        raise InvalidTrainingDataError(
-            f"{clause} {written}: binary classification, but target {name!r} has "
-            f"{distinct} classes; use MULTICLASS_CLASSIFICATION"
-        )
-    if classes == 3 and distinct == 2:
-        session.notice(
-            f"{clause} {written}: target {name!r} has 2 classes; trained a binary classifier"
-        )
-    return task
-
-
-MAX_CLASSES_FOR_INTEGER_TARGET = 20  # as udfs.train's task inference
-
-
 def _objective(redshift: dict[str, Any], translated: Translated) -> None:
     objective = _objective_of(redshift)
     if objective is None:
@@ -409,75 +350,3 @@ def _annotation(redshift: dict[str, Any], model_type: str, query_sql: str) -> di
     kept = {k: v for k, v in redshift.items() if k != "auto"}
     auto = redshift.get("auto", "model_type" not in redshift)
     return {**kept, "model_type": model_type, "auto": "ON" if auto else "OFF", "query": query_sql}
-
-
-# -- the data ----------------------------------------------------------------------------
-
-
-def _column(columns: list[tuple[str, str]], name: str, clause: str) -> str:
-    """The query's column for ``name``: exact, else the one equal but for case."""
-    names = [c for c, _ in columns]
-    found = udfs.naming.matching_column(names, name)
-    if found is not None:
-        return found
-    raise InvalidTrainingDataError(
-        f"{clause} {name}: not among the query's columns ({', '.join(names)})."
-        f"{close_matches(name, names)}"
-    )
-
-
-def _distinct(session: Session, query_sql: str, column: str) -> int:
-    name = exp.to_identifier(column, quoted=True).sql(dialect=session.backend.name)
-    sql = f"SELECT COUNT(DISTINCT {name}) FROM ({query_sql}) AS _sqlml_target"
-    (row,) = session.backend.run(sql).fetchall()
-    return int(row[0])
-
-
-def _data_type(type_name: str, dialect: str) -> exp.DataType | None:
-    try:
-        return exp.DataType.build(type_name, dialect=dialect)
-    except (SqlglotError, ValueError):
-        return None
-
-
-def _engine_type(type_name: str) -> exp.DataType | None:
-    """An engine's type name (PostgreSQL's or DuckDB's), read by a dialect that knows it."""
-    for dialect in ("postgres", "duckdb"):
-        data_type = _data_type(type_name, dialect)
-        if data_type is not None and data_type.this != exp.DataType.Type.USERDEFINED:
-            return data_type
-    return None
-
-
-def _kind(data_type: exp.DataType | None) -> str | None:
-    """number, text, boolean or date-time; None for any other type."""
-    if data_type is None:
-        return None
-    return next((kind for kind, types in _KINDS if data_type.this in types), None)
-
-
-def _check_function_types(
-    function: str | None,
-    declared: list[str],
-    columns: list[tuple[str, str]],
-    target: str,
-) -> None:
-    """FUNCTION f (types): one declared type per feature column, each of the column's kind
-    (int against float is fine; text against a number is not)."""
-    features = [(name, sql_type) for name, sql_type in columns if name != target]
-    if len(declared) != len(features):
-        raise InputSchemaError(
-            f"FUNCTION {function} declares {len(declared)} argument types, but the query has "
-            f"{len(features)} feature columns ({', '.join(n for n, _ in features)})"
-        )
-    for position, (written, (name, sql_type)) in enumerate(
-        zip(declared, features, strict=True), start=1
-    ):
-        wanted = _kind(_data_type(written, "redshift"))
-        found = _kind(_engine_type(sql_type))
-        if wanted is None or wanted != found:
-            raise InputSchemaError(
-                f"FUNCTION {function}: argument {position} is declared {written} "
-                f"({wanted or 'unknown kind'}), but column {name!r} is {sql_type} "
-                f"({found or 'unknown kind'})"
-            )

@@ -1,0 +1,101 @@
+"""What the catalog records of a training beside its metrics: losses, iterations, learning
+rate, per-column statistics and importance (BigQuery's ML.TRAINING_INFO, ML.FEATURE_INFO and
+ML.FEATURE_IMPORTANCE read them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .features import Feature
+
+NATIVE_SAMPLE_ROWS = 10_000  # rows scored by the native pipeline (training loss, ONNX parity)
+
+
+def training_loss(pipeline: Any, training: Any, y: np.ndarray, task: str) -> float | None:
+    """Log loss (classification) or mean squared error on up to NATIVE_SAMPLE_ROWS training rows."""
+    sample = slice(0, NATIVE_SAMPLE_ROWS)
+    if task == "classification":
+        loss = metrics.classification(y[sample], pipeline.predict_proba(training.iloc[sample]))
+        return loss["log_loss"]
+    return metrics.regression(y[sample], pipeline.predict(training.iloc[sample]))["mse"]
+
+
+def eval_loss(task: str, held_out: dict[str, float | None]) -> float | None:
+    return held_out.get("log_loss" if task == "classification" else "mse")
+
+
+def iterations(model: Any) -> int:
+    """Boosting rounds, solver iterations or trees: how long the model trained."""
+    if hasattr(model, "booster_"):
+        return int(model.booster_.current_iteration())
+    if hasattr(model, "n_iter_"):
+        return int(np.max(model.n_iter_))
+    return int(getattr(model, "n_estimators", 1))
+
+
+def learning_rate(model: Any) -> float | None:
+    params = model.get_params()
+    rate = params.get("learning_rate_init", params.get("learning_rate"))
+    return float(rate) if isinstance(rate, int | float) else None
+
+
+def feature_info(frame: Any, features: list[Feature]) -> list[dict[str, Any]]:
+    """Per input column, statistics of the training rows (BigQuery's ML.FEATURE_INFO)."""
+    info = []
+    for feature in features:
+        column = frame[feature.name]
+        row: dict[str, Any] = {"input": feature.name, "null_count": int(column.isna().sum())}
+        if feature.kind == "categorical":
+            row["category_count"] = int(column.nunique(dropna=True))
+        else:
+            values = column.to_numpy(dtype=np.float64)
+            values = values[~np.isnan(values)]
+            if len(values):
+                row |= {
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                    "mean": float(values.mean()),
+                    "median": float(np.median(values)),
+                    "stddev": float(values.std(ddof=1)) if len(values) > 1 else None,
+                }
+        info.append(row)
+    return info
+
+
+def importance(
+    pipeline: Any, features: list[Feature], kind: str = "gain", normalise: bool = True
+) -> list[list[Any]]:
+    """Importance per input column (one-hot columns summed back), largest first; for
+    LightGBM by ``kind`` (gain or split count)."""
+    model = pipeline.steps[-1][1]
+    if hasattr(model, "booster_"):
+        raw = model.booster_.feature_importance(importance_type=kind)
+    elif hasattr(model, "feature_importances_"):
+        raw = model.feature_importances_
+    elif hasattr(model, "coef_"):
+        raw = np.abs(np.atleast_2d(model.coef_)).mean(axis=0)
+    elif hasattr(model, "coefs_"):
+        raw = np.abs(model.coefs_[0]).sum(axis=1)
+    else:
+        return []
+    raw = np.asarray(raw, dtype=float)
+    prepare = pipeline.named_steps["prepare"]
+    totals: dict[str, float] = {}
+    position = 0
+    for name, transformer, columns in prepare.transformers_:
+        if name == "remainder":
+            continue
+        widths = (
+            [len(c) for c in transformer.categories_]
+            if name == "categorical"
+            else [1] * len(columns)
+        )
+        for column, width in zip(columns, widths, strict=True):
+            totals[column] = float(raw[position : position + width].sum())
+            position += width
+    norm = (sum(totals.values()) or 1.0) if normalise else 1.0
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    return [[name, value / norm] for name, value in ranked]
