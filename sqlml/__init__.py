@@ -24,11 +24,11 @@ from sqlml.errors import (
     UnknownOptionError,
     UnsupportedError,
 )
+from sqlml.version import __version__
 
 if TYPE_CHECKING:
     from sqlml.connection import Connection
 
-__version__ = "0.1.0"
 
 __all__ = [
     "BackendError",

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import psycopg
 
-import sqlml
 from sqlml._udfs_loader import udfs
 from sqlml.errors import SqlmlError
+from sqlml.version import __version__
+
+# The folder that holds the sqlml package (a checkout, or site-packages).
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
 # What the server's Python must import to train and predict.
 REQUIRED_MODULES = (
@@ -39,7 +42,7 @@ def sql_dir() -> Path:
     packaged = resources.files("sqlml") / "_sql"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(sqlml.__file__).resolve().parent.parent / "sql"
+    return _PACKAGE_PARENT / "sql"
 
 
 def python_paths() -> list[str]:
@@ -48,9 +51,8 @@ def python_paths() -> list[str]:
     The server gets the same list: sqlml installed on the database machine (the usual case
     for a local server, and what `pip install sqlml` on that machine gives).
     """
-    package_parent = str(Path(sqlml.__file__).resolve().parent.parent)
     site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-    return list(dict.fromkeys([package_parent, *site]))
+    return list(dict.fromkeys([str(_PACKAGE_PARENT), *site]))
 
 
 def _quote(conn: psycopg.Connection, identifier: str) -> str:
@@ -128,7 +130,7 @@ def _upgrade_path(start: str, target: str) -> list[Path]:
 
 def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
     """Install (or, with ``upgrade``, move forward) sqlml in the database; its version."""
-    version = sqlml.__version__
+    version = __version__
     script = sql_dir() / f"sqlml--{version}.sql"
     with psycopg.connect(dsn, autocommit=True) as conn:
         superuser = conn.execute(
