@@ -1,20 +1,43 @@
 """PostgreSQL: PREDICT over chunks of rows instead of one function call per row.
 
 A per-row PL/Python call costs far more than the model itself (measured: ~12k rows/s per
-process against ~200k for onnxruntime on a matrix). Where a SELECT reads one source (a
-table or subquery, no joins, no LIMIT), its rows are numbered, grouped into chunks, and
-each chunk's features are packed column by column (float4 bytes, text arrays) by the
-server's own aggregates; one call of the model's batch function scores the chunk, and
-unnest() lays the answers back beside the rows the rest of the query needs.
+process against ~200k for onnxruntime on a matrix). Where the engine has batch functions
+and a SELECT has the shape batch_shapes.py accepts (one source, a table or subquery; a
+LIMIT only where it does not change which rows are scored, or moved inside the source
+first), its source's rows are grouped into chunks of about CHUNK_ROWS, and each chunk's
+features are packed column by column by the server's own aggregates: numbers as one
+[rows, features] real array's bytes (sqlml.array_bytes), text as one text array. One call
+of the model's batch function (udfs/pg_scoring.py: predict_batch) scores a chunk; numeric
+answers come back as a float8[]'s bytes, which sqlml.float8_array turns into the array.
 
-    SELECT <query, PREDICT → column> FROM (
-        SELECT u.* FROM (
-            SELECT count(*) AS n, <packed features>, array_agg(<needed column>) ...
-            FROM (SELECT s.*, (row_number() OVER () - 1) / 10000 AS chunk
-                  FROM <source> AS s [WHERE ...]) AS s
-            GROUP BY chunk) AS c,
-        LATERAL unnest(<needed columns>, sqlml.<batch function>(n, ...)) AS u(...)
+A table or materialized view (not a CTE) is chunked by ranges of heap blocks, its rows
+carried through whole; any other source by row number, with the columns the rest of the
+query reads carried one by one (array columns cannot be: such a SELECT is left to the
+per-row rewrite). A WHERE without PREDICT is applied inside the chunks; identical calls share one
+answer column. The answers and the carried rows are unnest()ed side by side in a select
+list, so they stay in step:
+
+    SELECT <query, PREDICT → s._sqlml_p1> FROM (
+        SELECT (_sqlml_row).<column>, ..., _sqlml_p1 FROM (
+            SELECT unnest(_sqlml_rows) AS _sqlml_row,
+                   unnest(<schema>.<batch function>(_sqlml_n, _sqlml_num1, _sqlml_cat1))
+                       AS _sqlml_p1
+            FROM generate_series(0, <last block>, <blocks per chunk>) AS _sqlml_g(first),
+                 LATERAL (SELECT count(*)::int AS _sqlml_n, array_agg(s) AS _sqlml_rows,
+                                 <packed features> AS _sqlml_num1, ... AS _sqlml_cat1
+                          FROM <table> AS s
+                          WHERE <s.ctid within the chunk's blocks> [AND <WHERE>])
+                     AS _sqlml_chunks) AS _sqlml_scored
     ) AS s ...
+
+and for another source, chunks numbered by row instead:
+
+    FROM (SELECT unnest(_sqlml_c0) AS <column>, ..., unnest(<batch call>) AS _sqlml_p1
+          FROM (SELECT count(*)::int AS _sqlml_n, array_agg(s.<column>) AS _sqlml_c0, ...,
+                       <packed features>
+                FROM (SELECT s.*, (row_number() OVER () - 1) / 10000 AS _sqlml_chunk
+                      FROM <source> AS s [WHERE <WHERE>]) AS s
+                GROUP BY _sqlml_chunk) AS _sqlml_chunks) AS s
 """
 
 from __future__ import annotations
@@ -28,6 +51,7 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
+from sqlml.predict.batch_shapes import eligible, limit_inside
 from sqlml.predict.calls import (
     expand_arguments,
     model_name,
@@ -58,96 +82,9 @@ def rewrite_batches(tree: exp.Expr, rewriting: Rewriting) -> None:
     }
     for select in selects.values():
         if select is not None:
-            _limit_inside(select)
-        if select is not None and _eligible(select):
+            limit_inside(select)
+        if select is not None and eligible(select):
             rewriting.used.update(_rewrite(select, lookup, describe, relation_kind, schema))
-
-
-def _eligible(select: exp.Select) -> bool:
-    source = select.args.get("from_")
-    return (
-        source is not None
-        and isinstance(source.this, (exp.Table, exp.Subquery))
-        and not (isinstance(source.this, exp.Table) and isinstance(source.this.this, exp.Func))
-        and not select.args.get("joins")
-        and not select.args.get("laterals")
-        and (not (select.args.get("limit") or select.args.get("offset")) or _scores_all(select))
-        and not select.args.get("fetch")
-    )
-
-
-def _aggregates(select: exp.Select) -> bool:
-    """Whether the SELECT groups its rows: then it reads all of them, whatever its LIMIT."""
-    return bool(select.args.get("group")) or any(
-        e.find(exp.AggFunc) and not e.find(exp.Window) for e in select.expressions
-    )
-
-
-def _scores_all(select: exp.Select) -> bool:
-    """Whether every row must be scored before a LIMIT applies: the rows are grouped, or
-    ordered by what PREDICT answers (and not filtered by it: the per-row function may then
-    stop early)."""
-    if _reads_prediction(select.args.get("where"), select):
-        return False
-    return _aggregates(select) or _reads_prediction(select.args.get("order"), select)
-
-
-def _reads_prediction(clause: exp.Expr | None, select: exp.Select) -> bool:
-    """Whether a WHERE or ORDER BY reads a PREDICT: a call, or the name or position of a
-    select-list item that has one."""
-    if clause is None:
-        return False
-    return bool(clause.find(ml.MLPredict)) or any(
-        item.find(ml.MLPredict) for item in _items_named(clause, select)
-    )
-
-
-def _items_named(clause: exp.Expr, select: exp.Select) -> list[exp.Expr]:
-    """The select-list items a clause names by alias (ORDER BY p) or position (ORDER BY 2)."""
-    names = {c.name for c in clause.find_all(exp.Column) if not c.table}
-    positions = {
-        int(o.this.name)
-        for o in (clause.expressions if isinstance(clause, exp.Order) else [])
-        if isinstance(o.this, exp.Literal) and o.this.is_int
-    }
-    return [
-        item
-        for i, item in enumerate(select.expressions, start=1)
-        if (item.alias and item.alias in names) or i in positions
-    ]
-
-
-def _limit_inside(select: exp.Select) -> None:
-    """``SELECT ... FROM src [WHERE w] [ORDER BY o] LIMIT n [OFFSET m]``: when neither the
-    WHERE nor the ORDER BY reads PREDICT, the rows the LIMIT keeps do not depend on it, so
-    they are picked first, in a subquery that the batch path can score in chunks. The ORDER
-    BY stays outside too: chunks keep no order."""
-    limit, offset = select.args.get("limit"), select.args.get("offset")
-    source = select.args["from_"].this if select.args.get("from_") else None
-    if (limit is None and offset is None) or not isinstance(source, exp.Table | exp.Subquery):
-        return
-    shaped = ("fetch", "joins", "laterals", "group", "having", "distinct", "qualify")
-    if any(select.args.get(part) for part in shaped) or isinstance(source.this, exp.Func):
-        return
-    if _aggregates(select) or any(e.find(exp.Window) for e in select.expressions):
-        return  # the LIMIT counts groups, or the windows need the rows it would drop
-    where, order = select.args.get("where"), select.args.get("order")
-    if _reads_prediction(where, select) or _reads_prediction(order, select):
-        return
-    # ORDER BY 2 or a select-list name: the subquery has neither.
-    if order is not None and (
-        _items_named(order, select)
-        or any(isinstance(o.this, exp.Literal) for o in order.expressions)
-    ):
-        return
-    rows = exp.select("*").from_(source.copy())
-    for part, value in (("where", where), ("order", order), ("limit", limit), ("offset", offset)):
-        if value is not None:
-            rows.set(part, value.copy())
-    for part in ("where", "limit", "offset"):
-        select.set(part, None)
-    alias = exp.TableAlias(this=exp.to_identifier(source.alias_or_name))
-    source.replace(exp.Subquery(this=rows, alias=alias))
 
 
 def _own_predictions(select: exp.Select) -> list[ml.MLPredict]:
@@ -179,7 +116,7 @@ def _packed_numbers(values: list[str]) -> str:
     """A chunk's numbers as one [rows, features] real array, handed over as the array's own
     bytes (sqlml.array_bytes): the cheapest packing measured, 0.46 s per million rows of 20
     features, against 1.14 s through array_send and 1.7 s for per-value float4send;
-    udfs/postgres.py reads it with numpy."""
+    udfs/pg_scoring.py (predict_batch) reads it with numpy."""
     if not values:
         return "NULL::bytea"
     return f"sqlml.array_bytes(array_agg(ARRAY[{', '.join(values)}]))"
