@@ -118,8 +118,9 @@ class _RowScorer:
 
 
 def _row_answer(predictor: Predictor, proba: bool) -> Callable[[np.ndarray], Any]:
-    """One row's scores as the SQL answer, in plain Python values: the same answers as
-    ``_answer`` (clipped to [0, 1], np.argmax's choice of label) without numpy calls."""
+    """One row's scores ([1, classes] or [1]) as the SQL answer, in plain Python values:
+    clipped to [0, 1] and np.argmax's choice of label, as the batch paths answer, without
+    numpy calls."""
     if predictor.task == "regression":
         return lambda scores: scores.item(0)
     classes = predictor.classes
@@ -172,7 +173,7 @@ def predict_batch(
     numeric: bytes | None,
     categorical: list | None,
     proba: bool,
-) -> list:
+) -> bytes | list | None:
     """Answers for a chunk of ``n`` rows packed by sqlml/predict/batch.py: numbers as one binary
     [n, k] real array, text feature after feature in one text array. The answers come back
     in row order: numbers as a float8[]'s bytes (see batch_return_type), others as a list."""
@@ -229,17 +230,6 @@ def _real_matrix(packed: bytes, n: int) -> np.ndarray:
     )
 
 
-def _answer(predictor: Predictor, scores: np.ndarray, proba: bool) -> Any:
-    if predictor.task == "regression":
-        return float(np.ravel(scores)[0])
-    classes = predictor.classes
-    if proba:
-        if len(classes) == 2:
-            return float(scores[1])
-        return json.dumps({str(c): float(p) for c, p in zip(classes, scores, strict=True)})
-    return classes[int(np.argmax(scores))]
-
-
 def predict_json(plpy: Any, cache: dict, name: str, row_json: str, proba: bool) -> Any:
     """sqlml.predict(model, jsonb): features looked up by name in a JSON object."""
     catalog = Catalog(SpiExecutor(plpy))
@@ -257,7 +247,7 @@ def predict_json(plpy: Any, cache: dict, name: str, row_json: str, proba: bool) 
     scores = predictor.scores_from_inputs(row_inputs(predictor.features, values))
     if proba and model.task != "classification":
         raise SqlmlError(f"model {name!r} is a {model.task} model; use sqlml.predict")
-    answer = _answer(predictor, scores[0], proba)
+    answer = _row_answer(predictor, proba)(scores)
     if proba:  # jsonb: a number for binary models, an object for multiclass ones
         return answer if isinstance(answer, str) else json.dumps(answer)
     return json.dumps(answer) if isinstance(answer, bool) else str(answer)  # text
