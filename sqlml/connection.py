@@ -6,7 +6,8 @@ import contextlib
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from os import PathLike
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import pyarrow as pa
 from sqlglot import exp
@@ -29,6 +30,13 @@ from sqlml.predict.calls import signature
 from sqlml.result import EmptyResult, Result
 from sqlml.session import Session
 from sqlml.statements import Statement, split
+
+if TYPE_CHECKING:
+    import duckdb
+    import psycopg
+
+# What sqlml.connect() opens: a DuckDB file or :memory:, a PostgreSQL DSN, or a connection.
+Target: TypeAlias = "str | PathLike[str] | duckdb.DuckDBPyConnection | psycopg.Connection[Any]"
 
 Progress = Callable[[str], None]
 
@@ -265,7 +273,7 @@ def _run_statement(statement: ml.MLStatement, session: Session) -> Result:
 
 
 def connect(
-    target: Any = ":memory:", *, progress: bool | Progress = False, read: str | None = None
+    target: Target = ":memory:", *, progress: bool | Progress = False, read: str | None = None
 ) -> Connection:
     """A file path or ``:memory:`` (DuckDB), a ``postgresql://`` DSN, or an open duckdb
     or psycopg connection. ``read`` names the dialect scripts are written in (bigquery,
@@ -275,7 +283,7 @@ def connect(
     return Connection(_backend(target), progress, read)
 
 
-def _backend(target: Any) -> Backend:
+def _backend(target: Target) -> Backend:
     import duckdb
 
     from sqlml.backends.duckdb import DuckDBBackend
@@ -286,10 +294,10 @@ def _backend(target: Any) -> Backend:
         from sqlml.backends import postgres
 
         return postgres.connect(target)
-    if type(target).__module__.startswith("psycopg"):
+    if type(target).__module__.startswith("psycopg"):  # psycopg is not imported for DuckDB
         from sqlml.backends.postgres import PostgresBackend
 
-        return PostgresBackend(target, owns_connection=False)
-    if isinstance(target, str | bytes) or hasattr(target, "__fspath__"):
+        return PostgresBackend(cast("psycopg.Connection[Any]", target), owns_connection=False)
+    if isinstance(target, str | PathLike):
         return DuckDBBackend(duckdb.connect(str(target)), owns_connection=True)
     raise TypeError(f"sqlml.connect() takes a path, ':memory:' or a connection, not {target!r}")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import duckdb
+
     from sqlml.connection import Connection
 
 TABLE = "penguins"
@@ -35,6 +37,15 @@ INTRO = (
 
 _FEATURES = "island, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, sex"
 _MASS_FEATURES = "species, island, bill_length_mm, bill_depth_mm, flipper_length_mm, sex"
+
+
+def _duckdb(con: Connection) -> duckdb.DuckDBPyConnection:
+    """The demo's DuckDB connection, under sqlml's."""
+    from sqlml.backends.duckdb import DuckDBBackend
+
+    if not isinstance(con.backend, DuckDBBackend):
+        raise TypeError("the demo's data loads into DuckDB")
+    return con.backend.con
 
 
 def load_customers(con: Connection) -> str:
@@ -79,7 +90,7 @@ def load_customers(con: Connection) -> str:
             "churned": churns,
         }
     )
-    raw = con.backend.con
+    raw = _duckdb(con)
     for name, frame in (("customer_activity_daily", activity), ("churn_labels", labels)):
         raw.register("_sqlml_demo_frame", frame)
         try:
@@ -286,7 +297,7 @@ def load_penguins(con: Connection) -> int:
     import palmerpenguins
 
     frame = palmerpenguins.load_penguins()
-    raw = con.backend.con  # the DuckDB connection: it reads a pandas frame directly
+    raw = _duckdb(con)  # it reads a pandas frame directly
     raw.register("_sqlml_demo_penguins", frame)
     try:
         raw.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM _sqlml_demo_penguins")

@@ -89,7 +89,7 @@ def close_matches(word: str, candidates: Iterable[str]) -> str:
 
 def from_server(sqlstate: str | None, message: str) -> SqlmlError | None:
     """The sqlml error that a PostgreSQL ERROR raised by sqlml's server code stands for."""
-    classes = [
+    classes: list[type[SqlmlError]] = [
         SqlmlSyntaxError,
         ModelNotFoundError,
         ModelExistsError,

@@ -96,7 +96,8 @@ def check_server_python(conn: psycopg.Connection, paths: list[str]) -> None:
 
 
 def installed_version(conn: psycopg.Connection) -> str | None:
-    if conn.execute("SELECT to_regclass('sqlml.catalog_info')").fetchone()[0] is None:
+    ((catalog_info,),) = conn.execute("SELECT to_regclass('sqlml.catalog_info')").fetchall()
+    if catalog_info is None:
         return None
     row = conn.execute(
         "SELECT value FROM sqlml.catalog_info WHERE key = 'installed_version'"
@@ -155,7 +156,7 @@ def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
             )
             for statement in udfs.catalog.ddl("BYTEA"):
                 conn.execute(statement)
-            if present not in (None, version):
+            if present is not None and present != version:
                 for step in _upgrade_path(present, version):
                     report(f"applying {step.name}")
                     conn.execute(_render(step.read_text(), paths))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -32,7 +33,9 @@ class ArrowResult:
         self._position = 0
 
     @classmethod
-    def from_rows(cls, columns: dict[str, pa.DataType], rows: list[tuple]) -> ArrowResult:
+    def from_rows(
+        cls, columns: dict[str, pa.DataType], rows: Sequence[Sequence[Any]]
+    ) -> ArrowResult:
         arrays = [
             pa.array([row[i] for row in rows], type=kind) for i, kind in enumerate(columns.values())
         ]

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+import duckdb.func
 from duckdb import sqltypes
 
 from .features import Feature
 from .sql_types import ARGUMENT_TYPES, BY_ARROW_NAME, TEXT
 
+if TYPE_CHECKING:
+    from _duckdb._typing import IntoPyType  # what create_function takes as a type
 
-def argument_types(features: list[Feature]) -> list[Any]:
+
+def argument_types(features: list[Feature]) -> list[IntoPyType]:
     return [duckdb.sqltype(ARGUMENT_TYPES[f.kind].duckdb) for f in features]
 
 
-def return_type(metadata: dict[str, Any], proba: bool) -> Any:
+def return_type(metadata: dict[str, Any], proba: bool) -> duckdb.sqltypes.DuckDBPyType:
     if metadata["task"] == "regression":
         return sqltypes.DOUBLE
     label = duckdb.sqltype(BY_ARROW_NAME.get(metadata["label_type"], TEXT).duckdb)
@@ -57,7 +61,7 @@ def register(
         udf,
         argument_types(features),
         return_type(metadata, proba),
-        type="arrow",
-        null_handling="special",
+        type=duckdb.func.ARROW,
+        null_handling=duckdb.func.SPECIAL,
         side_effects=False,
     )

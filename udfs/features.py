@@ -102,7 +102,8 @@ CATEGORICAL_INPUT = "categorical"
 
 def model_inputs(features: list[Feature], columns: list[Any]) -> dict[str, np.ndarray]:
     """Columns (Arrow arrays, or [n, 1] arrays already converted) as the graph's inputs."""
-    numeric, categorical = [], []
+    numeric: list[np.ndarray] = []
+    categorical: list[np.ndarray] = []
     for feature, column in zip(features, columns, strict=True):
         values = column if isinstance(column, np.ndarray) else to_model_input(column, feature)
         (categorical if feature.onnx_is_string else numeric).append(values)

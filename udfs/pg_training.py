@@ -4,6 +4,7 @@ through SPI, then trained or scored by the same code as in any other engine."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,7 @@ def train_model(
     return version
 
 
-def _notice(plpy: Any):
+def _notice(plpy: Any) -> Callable[[str], None]:
     def notice(message: str) -> None:
         plpy.notice(f"sqlml: {message}")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 
 from .features import Feature, label_arrow_type, model_inputs
 
-Column = pa.Array | pa.ChunkedArray
+Column: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 class Predictor:
@@ -32,9 +32,10 @@ class Predictor:
         self.metadata = metadata
         self.features = [Feature.from_json(f) for f in metadata["features"]]
         self.task: str = metadata["task"]
-        self.classes: list | None = metadata.get("classes")
+        # A classifier's labels, in the order of its probabilities; none for regression.
+        self.classes: list = metadata.get("classes") or []
         self._outputs = [o.name for o in self.session.get_outputs()]
-        if self.classes is not None:
+        if self.classes:
             self._labels = pa.array(self.classes, type=label_arrow_type(metadata["label_type"]))
 
     # -- scores ------------------------------------------------------------------------

@@ -3,10 +3,14 @@ preprocessing (imputation, scaling, one-hot) that is converted to ONNX with the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:  # loaded on first use: scoring needs neither
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 from .algorithms import Algorithm
 from .features import Feature, model_inputs, to_model_input
@@ -14,7 +18,7 @@ from .features import Feature, model_inputs, to_model_input
 MAX_CATEGORIES = 200  # per text column; rarer values are treated as unknown
 
 
-def model_frame(table: pa.Table, features: list[Feature]) -> Any:
+def model_frame(table: pa.Table, features: list[Feature]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(
@@ -22,12 +26,14 @@ def model_frame(table: pa.Table, features: list[Feature]) -> Any:
     )
 
 
-def onnx_inputs(frame: Any, features: list[Feature]) -> dict[str, np.ndarray]:
+def onnx_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:
     columns = [frame[f.name].to_numpy().reshape(-1, 1) for f in features]
     return model_inputs(features, columns)
 
 
-def fitting_pipeline(features: list[Feature], algo: Algorithm, estimator: Any, sample: Any) -> Any:
+def fitting_pipeline(
+    features: list[Feature], algo: Algorithm, estimator: Any, sample: pd.DataFrame
+) -> Pipeline:
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -56,6 +62,6 @@ def fitting_pipeline(features: list[Feature], algo: Algorithm, estimator: Any, s
     return Pipeline([("prepare", prepare), ("model", estimator)])
 
 
-def _frequent_categories(values: Any) -> list[str]:
+def _frequent_categories(values: pd.Series) -> list[str]:
     counts = values.value_counts()
     return sorted(str(v) for v in counts.index[:MAX_CATEGORIES])

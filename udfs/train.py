@@ -283,7 +283,9 @@ def _label_type_name(kind: pa.DataType) -> str:
     return str(kind)
 
 
-def _split(n: int, stratify: np.ndarray | None, test_size: float, seed: int):
+def _split(
+    n: int, stratify: np.ndarray | None, test_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     indices = np.arange(n)
     if test_size == 0 or n < 5:
         return indices, indices[:0]

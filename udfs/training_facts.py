@@ -4,9 +4,13 @@ ML.FEATURE_IMPORTANCE read them)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 from . import metrics
 from .features import Feature
@@ -14,7 +18,9 @@ from .features import Feature
 NATIVE_SAMPLE_ROWS = 10_000  # rows scored by the native pipeline (training loss, ONNX parity)
 
 
-def training_loss(pipeline: Any, training: Any, y: np.ndarray, task: str) -> float | None:
+def training_loss(
+    pipeline: Pipeline, training: pd.DataFrame, y: np.ndarray, task: str
+) -> float | None:
     """Log loss (classification) or mean squared error on up to NATIVE_SAMPLE_ROWS training rows."""
     sample = slice(0, NATIVE_SAMPLE_ROWS)
     if task == "classification":
@@ -42,7 +48,7 @@ def learning_rate(model: Any) -> float | None:
     return float(rate) if isinstance(rate, int | float) else None
 
 
-def feature_info(frame: Any, features: list[Feature]) -> list[dict[str, Any]]:
+def feature_info(frame: pd.DataFrame, features: list[Feature]) -> list[dict[str, Any]]:
     """Per input column, statistics of the training rows (BigQuery's ML.FEATURE_INFO)."""
     info = []
     for feature in features:
@@ -66,7 +72,7 @@ def feature_info(frame: Any, features: list[Feature]) -> list[dict[str, Any]]:
 
 
 def importance(
-    pipeline: Any, features: list[Feature], kind: str = "gain", normalise: bool = True
+    pipeline: Pipeline, features: list[Feature], kind: str = "gain", normalise: bool = True
 ) -> list[list[Any]]:
     """Importance per input column (one-hot columns summed back), largest first; for
     LightGBM by ``kind`` (gain or split count)."""

@@ -108,10 +108,10 @@ class DuckDBBackend(Backend):
 
     def _instance(self) -> tuple[str, str]:
         """Which database this is: its file (or :memory:) and the id its catalog was given."""
-        (path,) = self.con.execute(
+        ((path,),) = self.con.execute(
             "SELECT coalesce(path, ':memory:') FROM duckdb_databases() "
             "WHERE database_name = current_database()"
-        ).fetchone()
+        ).fetchall()
         rows = self.con.execute(
             "SELECT value FROM sqlml.catalog_info WHERE key = 'instance_id'"
         ).fetchall()
@@ -198,8 +198,12 @@ class DuckDBBackend(Backend):
 
     def _load_predictor(self, name: str) -> Predictor:
         entry = self._host.registered.get(name)
-        model = self._loader_catalog.get(name) if entry is None else None
-        version, sha = (entry.version, entry.sha) if entry else (model.version, model.onnx_sha256)
+        model: ModelVersion | None = None
+        if entry is not None:
+            version, sha = entry.version, entry.sha
+        else:
+            model = self._loader_catalog.get(name)
+            version, sha = model.version, model.onnx_sha256
         predictor = _PREDICTORS.get(sha)
         if predictor is None:
             model = model or self._loader_catalog.get(name, version)

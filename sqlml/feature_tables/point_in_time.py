@@ -212,7 +212,10 @@ def training_rows(
     and time columns (which are not features); and what the model keeps about its feature
     tables. Evaluating the model on new labels builds its rows the same way."""
     spine = dict(session.backend.describe(session.to_engine_sql(query.copy())))
-    lookups, kept, excluded, seen = [], [], [], {}
+    lookups: list[Lookup] = []
+    kept: list[dict[str, Any]] = []
+    excluded: list[str] = []
+    seen: dict[str, str] = {}
     for name, as_of in sources:
         table = feature_tables(session).get(name)
         where = f"CREATE MODEL ... FEATURES {table.name}"
@@ -264,7 +267,7 @@ def rewrite_feature_lookups(tree: exp.Expr, rewriting: Rewriting) -> None:
 def _source(node: ml.MLPredict, star: exp.Identifier | None, model: str) -> exp.Expr:
     select = node.find_ancestor(exp.Select)
     from_ = select.args.get("from_") if select else None
-    if from_ is None:
+    if select is None or from_ is None:
         raise InputSchemaError(f"PREDICT({model}, *) needs a FROM with the feature table's keys")
     sources = [from_.this, *(j.this for j in select.args.get("joins") or [])]
     if star is None:

@@ -170,7 +170,7 @@ def drop_feature_table(node: ml.DropFeatureTable, session: Session) -> Result:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _fill(session: Session, table: Any, where: str) -> int:
+def _fill(session: Session, table: udfs.catalog.FeatureTable, where: str) -> int:
     """A new feature table: the query's rows straight into it, checked, then keyed (adding
     the primary key to a full table is several times faster than upserting into an indexed
     one); returns its rows."""
@@ -184,7 +184,7 @@ def _fill(session: Session, table: Any, where: str) -> int:
     return rows
 
 
-def _merge(session: Session, table: Any, where: str) -> int:
+def _merge(session: Session, table: udfs.catalog.FeatureTable, where: str) -> int:
     """REFRESH: run the table's query once into a staging table, check it, and upsert it on
     (key, timestamp); returns how many rows were added."""
     run = session.backend.run
@@ -210,7 +210,9 @@ def _merge(session: Session, table: Any, where: str) -> int:
     return after - before
 
 
-def _check_rows(session: Session, relation: str, table: Any, where: str) -> None:
+def _check_rows(
+    session: Session, relation: str, table: udfs.catalog.FeatureTable, where: str
+) -> None:
     """Leave out (with a notice) rows without a key or timestamp; refuse a (key, timestamp)
     given twice, naming it."""
     run = session.backend.run
@@ -236,12 +238,12 @@ def _check_rows(session: Session, relation: str, table: Any, where: str) -> None
         )
 
 
-def _summary(session: Session, table: Any, added: int) -> Result:
+def _summary(session: Session, table: udfs.catalog.FeatureTable, added: int) -> Result:
     count, newest = _facts(session, table)
     return ArrowResult.from_rows(SUMMARY_COLUMNS, [(table.name, count, added, newest)])
 
 
-def _facts(session: Session, table: Any) -> tuple[int, str | None]:
+def _facts(session: Session, table: udfs.catalog.FeatureTable) -> tuple[int, str | None]:
     """(rows, newest timestamp as text)."""
     stamp = _quote(session, table.timestamp)
     count, newest = _first(
@@ -252,7 +254,7 @@ def _facts(session: Session, table: Any) -> tuple[int, str | None]:
     return count, None if newest is None else str(newest)
 
 
-def _first(result: Any) -> Any:
+def _first(result: Result) -> Any:
     """The first row, read to the end: DuckDB keeps a result that was not fetched to its end
     open, and the connection then refuses other work (register(), ...) until it is."""
     rows = result.fetchall()

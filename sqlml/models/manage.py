@@ -57,7 +57,7 @@ def show_model(node: ml.ShowModel, session: Session) -> Result:
     return ArrowResult.from_rows(columns, rows)
 
 
-def _model_facts(model: Any) -> list[tuple[str, Any]]:
+def _model_facts(model: udfs.catalog.ModelVersion) -> list[tuple[str, Any]]:
     meta = model.metadata
     redshift = meta.get("annotations", {}).get("redshift", {})
     features = meta["features"]
@@ -180,7 +180,9 @@ def describe_model(node: ml.DescribeModel, session: Session) -> Result:
     return facts_result(facts)
 
 
-def model_metrics(model: Any, query: exp.Query | None, session: Session) -> dict[str, Any]:
+def model_metrics(
+    model: udfs.catalog.ModelVersion, query: exp.Query | None, session: Session
+) -> dict[str, Any]:
     """The metrics kept from training's hold-out rows, or the model's on ``query``'s rows,
     built as its training rows were (TRANSFORM, feature tables)."""
     if query is None:

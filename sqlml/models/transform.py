@@ -10,13 +10,16 @@ would be computed over other rows at prediction time than at training, so it is 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
 from sqlml.dialects import ml_dialect
 from sqlml.errors import SqlmlSyntaxError, UnsupportedError
+
+if TYPE_CHECKING:
+    from sqlml._udfs_loader import udfs
 
 _SOURCE = "_sqlml_src"
 
@@ -59,7 +62,7 @@ def over(query: exp.Query, projections: list[exp.Expr]) -> exp.Select:
     return exp.select(*(p.copy() for p in projections)).from_(query.subquery(_SOURCE))
 
 
-def stored_projections(model: Any) -> list[exp.Expr] | None:
+def stored_projections(model: udfs.catalog.ModelVersion) -> list[exp.Expr] | None:
     kept = model.metadata.get("annotations", {}).get("transform")
     if not kept:
         return None
@@ -67,13 +70,13 @@ def stored_projections(model: Any) -> list[exp.Expr] | None:
     return list(select.expressions)
 
 
-def model_rows(model: Any, query: exp.Query) -> exp.Query:
+def model_rows(model: udfs.catalog.ModelVersion, query: exp.Query) -> exp.Query:
     """The rows a model is evaluated on: ``query`` through the model's TRANSFORM, if any."""
     projections = stored_projections(model)
     return query if projections is None else over(query, projections)
 
 
-def feature_arguments(model: Any) -> list[exp.Expr] | None:
+def feature_arguments(model: udfs.catalog.ModelVersion) -> list[exp.Expr] | None:
     """For a model with a TRANSFORM, each feature's expression over the input columns, in
     the model's feature order (a feature a `*` passes through is its own column)."""
     projections = stored_projections(model)

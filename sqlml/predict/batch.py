@@ -43,7 +43,6 @@ and for another source, chunks numbered by row instead:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -99,7 +98,7 @@ def _ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
 
 
-def _value(feature: Any, argument: str) -> tuple[str, bool]:
+def _value(feature: udfs.features.Feature, argument: str) -> tuple[str, bool]:
     """(one feature's value as the model reads it, whether it is text)."""
     if feature.kind == "categorical":
         return f"({argument})::text", True
@@ -142,13 +141,13 @@ def _rewrite(
     used = rewrite_predictions(body, lookup, schema)  # what the source's own SELECTs left
     body_sql = f"({_sql(body)})" if isinstance(source, exp.Subquery) else _sql(body)
     predictions = _own_predictions(select)
-    calls = [(p, lookup(model_name(p))) for p in predictions]
-    calls = [(p, model, expand_arguments(p, model)) for p, model in calls]
+    models = [(p, lookup(model_name(p))) for p in predictions]
+    calls = [(p, model, expand_arguments(p, model)) for p, model in models]
     # One look at the source tells its columns and the types of PREDICT's arguments.
     probes = [_sql(a) for _, _, arguments in calls for a in arguments]
     # The statement's CTEs around it: the source may read one.
     ctes = ctes_around(select)
-    probe = exp.maybe_parse(
+    probe: exp.Select = exp.maybe_parse(
         f"SELECT {', '.join([f'{_ident(alias)}.*', *probes])} FROM {body_sql} AS {_ident(alias)}",
         dialect="postgres",
     )
@@ -161,15 +160,16 @@ def _rewrite(
         _check_types(prediction, model, arguments, [next(argument_types) for _ in arguments])
 
     where = select.args.get("where")
-    push_where = where is not None and not list(where.find_all(ml.MLPredict))
+    # A WHERE without PREDICT filters the rows before they are packed into chunks.
+    pushed = where if where is not None and not list(where.find_all(ml.MLPredict)) else None
 
     # The source columns the rest of the query reads, carried through the chunks: a table's
     # rows whole (its row type survives array_agg), a subquery's column by column, which
     # cannot carry arrays (array_agg would stack them): such a query scores row by row.
     skip = {id(n) for p in predictions for n in p.walk()}
     skip |= {id(n) for n in source.walk()}  # the source's own SELECT * is not a use
-    if push_where:
-        skip |= {id(n) for n in where.walk()}
+    if pushed is not None:
+        skip |= {id(n) for n in pushed.walk()}
     needed = _needed_columns(select, skip, alias, available)
     rows = _ident(alias)
     by_blocks = (
@@ -199,7 +199,8 @@ def _rewrite(
             continue
         index = len(columns) + 1
         columns[same] = f"_sqlml_p{index}"
-        numbers, texts = [], []
+        numbers: list[str] = []
+        texts: list[str] = []
         for feature, argument in zip(model.metadata["features"], arguments, strict=True):
             value, is_text = _value(udfs.features.Feature.from_json(feature), _sql(argument))
             (texts if is_text else numbers).append(value)
@@ -214,7 +215,7 @@ def _rewrite(
         outputs.append(f"_sqlml_p{index}")
         prediction.replace(exp.column(f"_sqlml_p{index}", table=alias))
 
-    condition = _sql(where.this) if push_where else None
+    condition = _sql(pushed.this) if pushed is not None else None
     # Set-returning functions side by side in a select list run in step (a LATERAL
     # unnest would get a Memoize node that hashes every packed chunk for nothing).
     scored = [f"unnest({f}) AS {o}" for f, o in zip(functions, outputs, strict=True)]
@@ -230,7 +231,7 @@ def _rewrite(
         chunks = _numbered_chunks(body_sql, rows, aggregates, condition)
         carried = [f"unnest(_sqlml_c{i}) AS {_ident(c)}" for i, c in enumerate(needed)]
         derived = f"SELECT {', '.join([*carried, *scored])} FROM {chunks}"
-    if push_where:
+    if pushed is not None:
         select.set("where", None)
     _expand_stars(select, alias, available)
     subquery = sqlglot.parse_one(derived, read="postgres")
@@ -284,7 +285,10 @@ def _element_type(sql_type: str) -> str:
 
 
 def _check_types(
-    prediction: ml.MLPredict, model: Any, arguments: list[exp.Expr], types: list[str]
+    prediction: ml.MLPredict,
+    model: udfs.catalog.ModelVersion,
+    arguments: list[exp.Expr],
+    types: list[str],
 ) -> None:
     """The per-row functions' signatures reject a wrong type; so must the batch form. A bare
     NULL fits any feature (it describes as text)."""

@@ -13,7 +13,7 @@ from sqlml.errors import InputSchemaError, SqlmlSyntaxError
 from sqlml.session import ModelLookup, Rewriting
 
 
-def signature(model: Any) -> str:
+def signature(model: udfs.catalog.ModelVersion) -> str:
     features = ", ".join(f"{f['name']} {f['sql_type']}" for f in model.metadata["features"])
     return f"{model.name}({features})"
 
@@ -30,7 +30,7 @@ def model_name(node: ml.MLPredict) -> str:
         ) from None
 
 
-def expand_arguments(node: ml.MLPredict, model: Any) -> list[exp.Expr]:
+def expand_arguments(node: ml.MLPredict, model: udfs.catalog.ModelVersion) -> list[exp.Expr]:
     """The call's feature arguments in the model's order (``*`` and ``t.*`` spelled out)."""
     proba = bool(node.args.get("proba"))
     if proba and model.task != "classification":
@@ -72,7 +72,9 @@ def rewrite_predictions(
     return used
 
 
-def _arguments(function: str, model: Any, given: list[exp.Expr]) -> list[exp.Expr]:
+def _arguments(
+    function: str, model: udfs.catalog.ModelVersion, given: list[exp.Expr]
+) -> list[exp.Expr]:
     features = [f["name"] for f in model.metadata["features"]]
     stars = [e for e in given if star_table(e) is not False]
     if stars:

@@ -84,7 +84,9 @@ def check_params(node: ml.MLTableFunction) -> None:
 # -- the functions -------------------------------------------------------------------------
 
 
-def _evaluate(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
+def _evaluate(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
     cutoff = threshold(node, model)
     query = node.args.get("query")
     if cutoff is None:
@@ -100,7 +102,9 @@ def _evaluate(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowRe
     )
 
 
-def _feature_importance(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
+def _feature_importance(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
     meta = model.metadata
     if meta["algorithm"] not in ("lightgbm", "random_forest"):
         raise UnsupportedError(
@@ -118,7 +122,9 @@ def _feature_importance(node: ml.MLTableFunction, model: Any, session: Session) 
     return ArrowResult.from_rows(columns, rows)
 
 
-def _global_explain(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
+def _global_explain(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
     if (node.args.get("params") or {}).get("class_level_explain"):
         session.notice(
             "ML.GLOBAL_EXPLAIN: class_level_explain is not available; the attributions are "
@@ -128,7 +134,9 @@ def _global_explain(node: ml.MLTableFunction, model: Any, session: Session) -> A
     return ArrowResult.from_rows(columns, [list(row) for row in model.metadata["importance"]])
 
 
-def _training_info(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
+def _training_info(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
     meta = model.metadata
     info = meta.get("training_info") or {}
     fit_seconds = meta.get("timings", {}).get("fit")
@@ -151,7 +159,9 @@ def _training_info(node: ml.MLTableFunction, model: Any, session: Session) -> Ar
     return ArrowResult.from_rows(columns, [row])
 
 
-def _feature_info(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
+def _feature_info(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
     columns = {
         "input": pa.string(),
         "min": pa.float64(),
@@ -171,7 +181,9 @@ def _feature_info(node: ml.MLTableFunction, model: Any, session: Session) -> Arr
     return ArrowResult.from_rows(columns, rows)
 
 
-def _confusion_matrix(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
+def _confusion_matrix(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
     _require_classifier(node, model)
     cutoff = threshold(node, model)
     classes = model.metadata["classes"]
@@ -190,7 +202,9 @@ def _confusion_matrix(node: ml.MLTableFunction, model: Any, session: Session) ->
     )
 
 
-def _roc_curve(node: ml.MLTableFunction, model: Any, session: Session) -> ArrowResult:
+def _roc_curve(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
     _require_classifier(node, model)
     if len(model.metadata["classes"]) != 2:
         raise UnsupportedError(f"ML.ROC_CURVE is for binary classifiers; {model.name!r} is not")
@@ -229,7 +243,7 @@ _TAKES_ROWS = {"EVALUATE", "CONFUSION_MATRIX", "ROC_CURVE"}
 # -- helpers -------------------------------------------------------------------------------
 
 
-def threshold(node: ml.MLTableFunction, model: Any) -> float | None:
+def threshold(node: ml.MLTableFunction, model: udfs.catalog.ModelVersion) -> float | None:
     """The STRUCT's threshold, which only a binary classifier can use."""
     value = (node.args.get("params") or {}).get("threshold")
     if value is not None and (
@@ -242,7 +256,7 @@ def threshold(node: ml.MLTableFunction, model: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _require_classifier(node: ml.MLTableFunction, model: Any) -> None:
+def _require_classifier(node: ml.MLTableFunction, model: udfs.catalog.ModelVersion) -> None:
     if model.task != "classification":
         raise UnsupportedError(f"ML.{node.this} is for classifiers; {model.name!r} is not one")
 
@@ -254,7 +268,7 @@ def _needs_rows(node: ml.MLTableFunction, what: str) -> Exception:
     )
 
 
-def _kept(node: ml.MLTableFunction, model: Any, key: str) -> Any:
+def _kept(node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, key: str) -> Any:
     """A figure training kept from its hold-out rows."""
     kept = (model.metadata.get("curves") or {}).get(key)
     if kept is None:
@@ -266,7 +280,9 @@ def _kept(node: ml.MLTableFunction, model: Any, key: str) -> Any:
     return kept
 
 
-def _scored(session: Session, model: Any, query: exp.Query) -> tuple[np.ndarray, np.ndarray]:
+def _scored(
+    session: Session, model: udfs.catalog.ModelVersion, query: exp.Query
+) -> tuple[np.ndarray, np.ndarray]:
     """(class index of each row's label, per-class probabilities) of a classifier on the
     rows of ``query``, scored by the engine; rows whose label is NULL or unknown are left out."""
     meta = model.metadata
