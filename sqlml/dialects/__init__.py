@@ -7,14 +7,15 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import Tokenizer, TokenType
 
-from sqlml.dialects.grammar import ML_FUNCTION_PARSERS, ML_FUNCTIONS, MLGrammar
+from sqlml.dialects.function_grammar import ML_FUNCTIONS
+from sqlml.dialects.grammar import ML_FUNCTION_PARSERS, MLGrammar
 
 __all__ = ["READABLE", "SqlmlDuckDB", "SqlmlPostgres", "ml_dialect"]
 
 
-def _ml_keywords(tokenizer: type) -> dict:
+def _ml_keywords(tokenizer: type[Tokenizer]) -> dict[str, TokenType]:
     # EXPLAIN and SHOW are COMMAND tokens, which swallow the rest of the statement as
     # text; as plain words they reach the ML grammar (EXPLAIN MODEL, SHOW MODELS, EXPLAIN
     # <query with PREDICT>). Statements without ML words never reach a parser.
@@ -27,10 +28,10 @@ def _with_ml_grammar(base: type[Dialect], name: str) -> type[Dialect]:
     """A subclass of a sqlglot dialect (never the dialect itself) that parses sqlml's
     statements and functions besides its own SQL."""
 
-    class Tokenizer(base.tokenizer_class):  # type: ignore[misc,name-defined]
+    class Tokenizer(base.tokenizer_class):  # type: ignore[name-defined]
         KEYWORDS = _ml_keywords(base.tokenizer_class)
 
-    class Parser(MLGrammar, base.parser_class):  # type: ignore[misc,name-defined]
+    class Parser(MLGrammar, base.parser_class):  # type: ignore[name-defined]
         FUNCTIONS = {**base.parser_class.FUNCTIONS, **ML_FUNCTIONS}
         # BigQuery parses ML.PREDICT(...) itself: sqlml's parser reads both its PREDICT
         # and BigQuery's table functions.

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+# The alias of the derived table that holds a query's rows wherever sqlml wraps one
+# (a FROM (query), a TRANSFORM, an ML.* function's input): one name, so none shadows another.
+SOURCE_ALIAS = "_sqlml_src"
+
 
 class MLStatement(exp.Expression):
     """Base of every sqlml statement (CREATE MODEL, SHOW MODELS, ...)."""

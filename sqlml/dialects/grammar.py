@@ -1,28 +1,19 @@
-"""The ML grammar shared by every sqlml dialect, as a mixin for a sqlglot parser class."""
+"""The ML grammar shared by every sqlml dialect, as a mixin for a sqlglot parser class:
+the statements (CREATE / SHOW / DESCRIBE / EVALUATE / EXPLAIN / DROP / ALTER MODEL with
+Redshift ML's clauses, the FEATURE TABLE statements, FEATURES_AT_TIME); functions in
+function_grammar.py, shared pieces in parsing.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from sqlml.dialects import expressions as ml
-
-# BigQuery ML's table functions, written ML.<name>(MODEL m, ...).
-ML_TABLE_FUNCTIONS = frozenset(
-    {
-        "PREDICT",
-        "EVALUATE",
-        "FEATURE_IMPORTANCE",
-        "GLOBAL_EXPLAIN",
-        "TRAINING_INFO",
-        "FEATURE_INFO",
-        "CONFUSION_MATRIX",
-        "ROC_CURVE",
-        "EXPLAIN_PREDICT",  # recognised, to say it is not available
-    }
-)
+from sqlml.dialects.function_grammar import ML_TABLE_FUNCTIONS, FunctionGrammar
+from sqlml.dialects.parsing import literal_value
 
 _CREATE_MODEL_CLAUSES = ("TARGET", "PREDICT", "TASK", "USING", "FUNCTION", "FEATURES", "OPTIONS")
 # Redshift ML's clauses: read here as written, given meaning by sqlml.models.redshift.
@@ -40,50 +31,14 @@ REDSHIFT_CLAUSES = (
 )
 
 
-def name_of(identifier: exp.Expr) -> str:
-    """The catalog name of a model: unquoted identifiers fold to lower case; a dataset-
-    qualified name (BigQuery's `ds.model`) is one name, its parts joined by dots."""
-    if isinstance(identifier, exp.Table | exp.Column):
-        parts = identifier.parts
-    elif isinstance(identifier, exp.Dot):
-        parts = [identifier.this, identifier.expression]
-    else:
-        parts = [identifier]
-    if not parts or not all(isinstance(p, exp.Identifier) for p in parts):
-        raise ValueError(f"not a name: {identifier.sql()}")
-    return ".".join(p.name if p.quoted else p.name.lower() for p in parts)
-
-
-def literal_value(node: exp.Expr) -> Any:
-    """The Python value of an OPTIONS value: number, string, boolean, NULL, list or word."""
-    if isinstance(node, exp.Paren):
-        return literal_value(node.this)
-    if isinstance(node, exp.Neg):
-        return -literal_value(node.this)
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return node.this
-        text = node.this
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    if isinstance(node, exp.Boolean):
-        return bool(node.this)
-    if isinstance(node, exp.Null):
-        return None
-    if isinstance(node, (exp.Array, exp.Tuple)):
-        return [literal_value(e) for e in node.expressions]
-    if isinstance(node, (exp.Column, exp.Identifier, exp.Var)) and not isinstance(node, exp.Star):
-        return node.name
-    raise TypeError(f"{node.sql()} is not a literal value")
-
-
-class MLGrammar:
+class MLGrammar(FunctionGrammar):
     """Parser mixin: put it before the dialect's parser class in the bases."""
 
     def _parse_statement(self) -> exp.Expr | None:
         statement = self._parse_ml_statement()
         if statement is not None:
             return statement
-        return super()._parse_statement()  # type: ignore[misc]
+        return super()._parse_statement()
 
     # -- statements -------------------------------------------------------------------
 
@@ -138,7 +93,10 @@ class MLGrammar:
                 query = self._parse_ml_query()
             elif word == "FROM" and self._next and self._next.token_type == TokenType.STRING:
                 self._advance()  # Redshift's FROM 'job_name': bring your own model
-                self._set_once(redshift, "job_name", self._parse_string().name, clause)
+                job_name = self._parse_string()
+                if job_name is None:
+                    self._fail("Expected the training job's name", clause)
+                self._set_once(redshift, "job_name", job_name.name, clause)
             elif word == "FROM" and query is None:
                 self._advance()
                 query = self._parse_ml_from()
@@ -173,15 +131,15 @@ class MLGrammar:
                 self._set_once(redshift, word.lower(), self._parse_redshift_clause(word), clause)
             else:
                 expected = ", ".join((*_CREATE_MODEL_CLAUSES, *REDSHIFT_CLAUSES, "AS", "FROM"))
-                self.raise_error(
+                self._fail(
                     f"Unexpected {self._curr.text!r} in CREATE MODEL; expected one of {expected}"
                 )
         if query is None and "job_name" not in redshift:
-            self.raise_error("CREATE MODEL needs its training data: AS SELECT ... or FROM table")
+            self._fail("CREATE MODEL needs its training data: AS SELECT ... or FROM table")
         # Without TARGET, BigQuery's OPTIONS (input_label_cols = [...]) names the label; a
         # Redshift statement's missing TARGET is told in Redshift's terms when it is run.
         if "target" not in args and "input_label_cols" not in args["options"] and not redshift:
-            self.raise_error(
+            self._fail(
                 "CREATE MODEL needs TARGET <label column> (or BigQuery's "
                 "OPTIONS (input_label_cols = ['column']))"
             )
@@ -210,7 +168,7 @@ class MLGrammar:
 
     def _parse_ml_evaluate(self) -> exp.Expr | None:
         if not self._match_text_seq("MODEL"):
-            self.raise_error("Expected MODEL after EVALUATE")
+            self._fail("Expected MODEL after EVALUATE")
         name = self._parse_model_name()
         query = None
         if self._match(TokenType.ON):
@@ -221,7 +179,7 @@ class MLGrammar:
         if self._match_text_seq("MODEL"):
             return ml.ExplainModel(this=self._parse_model_name())
         analyze = self._match(TokenType.ANALYZE)
-        return ml.ExplainQuery(this=super()._parse_statement(), analyze=analyze)  # type: ignore[misc]
+        return ml.ExplainQuery(this=super()._parse_statement(), analyze=analyze)
 
     def _parse_ml_drop(self) -> exp.Expr | None:
         if self._match_text_seq("FEATURE", "TABLE"):
@@ -239,86 +197,11 @@ class MLGrammar:
             return None
         name = self._parse_model_name()
         if not self._match_text_seq("SET", "VERSION"):
-            self.raise_error("Expected SET VERSION <n> after ALTER MODEL <name>")
+            self._fail("Expected SET VERSION <n> after ALTER MODEL <name>")
         version = self._parse_number()
         if version is None or not version.this.isdigit():
-            self.raise_error("SET VERSION takes a whole version number")
+            self._fail("SET VERSION takes a whole version number")
         return ml.AlterModelVersion(this=name, version=int(version.this))
-
-    # -- pieces ------------------------------------------------------------------------
-
-    def _set_once(self, args: dict[str, Any], key: str, value: Any, clause: Any) -> None:
-        """``clause`` is the clause's keyword token: a repeat is reported where it stands."""
-        if key in args:
-            self.raise_error(f"{clause.text.upper()} is given twice in CREATE MODEL", clause)
-        args[key] = value
-
-    def _parse_model_name(self) -> str:
-        token = self._curr
-        if token is None or token.token_type in (TokenType.SEMICOLON, TokenType.SENTINEL):
-            self.raise_error("Expected a model name", self._prev)
-        table = self._parse_table_parts()
-        if table is None or not table.name:
-            self.raise_error("Expected a model name", token)
-        try:
-            return name_of(table)
-        except ValueError:
-            self.raise_error(f"Expected a model name, not {table.sql()}", token)
-            raise
-
-    def _parse_ml_function_name(self) -> str:
-        """A (qualified) function name, stopping before Redshift's ( argument types )."""
-        token = self._curr
-        parts = [self._parse_id_var(any_token=False)]
-        while self._match(TokenType.DOT):
-            parts.append(self._parse_id_var(any_token=False))
-        if not all(isinstance(p, exp.Identifier) for p in parts):
-            self.raise_error("Expected a function name", token)
-        return ".".join(p.name if p.quoted else p.name.lower() for p in parts)
-
-    def _parse_ml_column_name(self) -> str:
-        token = self._curr
-        identifier = self._parse_id_var(any_token=False)
-        if identifier is None:
-            self.raise_error("Expected a column name", token)
-        return name_of(identifier)
-
-    def _parse_ml_word(self) -> str:
-        token = self._curr
-        identifier = self._parse_var(any_token=True)
-        if identifier is None:
-            self.raise_error("Expected a word", token)
-        return identifier.name.lower()
-
-    def _parse_ml_feature_source(self) -> ml.FeatureSource:
-        name = self._parse_model_name()
-        as_of = self._parse_ml_column_name() if self._match_text_seq("AS", "OF") else None
-        return ml.FeatureSource(this=name, as_of=as_of)
-
-    def _parse_ml_options(self, options: dict[str, Any]) -> None:
-        if not self._match(TokenType.L_PAREN):
-            self.raise_error("Expected ( after OPTIONS")
-        while not self._match(TokenType.R_PAREN):
-            token = self._curr
-            key = self._parse_var(any_token=True)
-            if key is None:
-                self.raise_error("Expected an option name", token)
-            if not self._match(TokenType.EQ):
-                self.raise_error(f"Expected = after option {key.name}")
-            value_token = self._curr
-            node = self._parse_bitwise()
-            try:
-                value = literal_value(node)
-            except (TypeError, AttributeError):
-                self.raise_error(f"Option {key.name} needs a literal value", value_token)
-            name = key.name.lower()
-            if name in options:
-                self.raise_error(f"Option {name} is given twice", token)
-            options[name] = value
-            if not self._match(TokenType.COMMA) and not (
-                self._curr and self._curr.token_type == TokenType.R_PAREN
-            ):
-                self.raise_error("Expected , or ) in OPTIONS")
 
     # -- Redshift ML's clauses --------------------------------------------------------
 
@@ -328,7 +211,7 @@ class MLGrammar:
             return self._parse_redshift_switch(word)
         if word == "HYPERPARAMETERS":
             if not self._match(TokenType.DEFAULT):
-                self.raise_error("Expected DEFAULT or DEFAULT EXCEPT (...) after HYPERPARAMETERS")
+                self._fail("Expected DEFAULT or DEFAULT EXCEPT (...) after HYPERPARAMETERS")
             return self._parse_redshift_pairs(word) if self._match(TokenType.EXCEPT) else {}
         if word == "SETTINGS":
             return self._parse_redshift_pairs(word)
@@ -338,20 +221,13 @@ class MLGrammar:
         wrapped = self._match(TokenType.L_PAREN)
         value = self._parse_redshift_value(word)
         if wrapped and not self._match(TokenType.R_PAREN):
-            self.raise_error(f"Expected ) after {word} ({value}")
+            self._fail(f"Expected ) after {word} ({value}")
         return value
-
-    def _parse_ml_type_as_written(self) -> str:
-        start = self._curr
-        if self._parse_types() is None:
-            self.raise_error("Expected a data type", start)
-        return self._find_sql(start, self._prev)
 
     def _parse_redshift_switch(self, word: str) -> bool:
         token = self._curr
         if token is None or token.text.upper() not in ("ON", "OFF"):
-            self.raise_error(f"Expected ON or OFF after {word}", token or self._prev)
-            raise AssertionError  # raise_error raises
+            self._fail(f"Expected ON or OFF after {word}", token or self._prev)
         self._advance()
         return token.text.upper() == "ON"
 
@@ -360,7 +236,7 @@ class MLGrammar:
         token = self._curr
         ends = (TokenType.SEMICOLON, TokenType.R_PAREN, TokenType.SENTINEL)
         if token is None or token.token_type in ends:
-            self.raise_error(f"Expected a value for {clause}", self._prev)
+            self._fail(f"Expected a value for {clause}", self._prev)
         if token.token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.DASH):
             return literal_value(self._parse_unary())
         self._advance()
@@ -369,41 +245,23 @@ class MLGrammar:
     def _parse_redshift_pairs(self, clause: str) -> dict[str, Any]:
         """( KEY value [, ...] ): Redshift writes no = between them (accepted too)."""
         if not self._match(TokenType.L_PAREN):
-            self.raise_error(f"Expected ( after {clause}")
+            self._fail(f"Expected ( after {clause}")
         pairs: dict[str, Any] = {}
         while not self._match(TokenType.R_PAREN):
             token = self._curr
             key = self._parse_var(any_token=True)
             if key is None:
-                self.raise_error(f"Expected a name in {clause} (...)", token)
+                self._fail(f"Expected a name in {clause} (...)", token)
             name = key.name.upper()
             if name in pairs:
-                self.raise_error(f"{clause} {name} is given twice", token)
+                self._fail(f"{clause} {name} is given twice", token)
             self._match(TokenType.EQ)
             pairs[name] = self._parse_redshift_value(f"{clause} {name}")
             if not self._match(TokenType.COMMA) and not (
                 self._curr and self._curr.token_type == TokenType.R_PAREN
             ):
-                self.raise_error(f"Expected , or ) in {clause} (...)")
+                self._fail(f"Expected , or ) in {clause} (...)")
         return pairs
-
-    def _parse_ml_query(self) -> exp.Expr:
-        token = self._curr
-        query = self._parse_select(nested=True, parse_subquery_alias=False)
-        if not isinstance(query, exp.Query):
-            self.raise_error("Expected a query (SELECT ...)", token)
-        return query
-
-    def _parse_ml_from(self) -> exp.Expr:
-        """``table`` or ``(query)``, as a query that selects every column."""
-        token = self._curr
-        if self._curr and self._curr.token_type == TokenType.L_PAREN:
-            source = self._parse_wrapped(self._parse_ml_query)
-            return exp.select("*").from_(source.subquery("_sqlml_src"))
-        table = self._parse_table_parts()
-        if table is None:
-            self.raise_error("Expected a table name or (query)", token)
-        return exp.select("*").from_(table)
 
     # -- feature tables ----------------------------------------------------------------
 
@@ -431,16 +289,16 @@ class MLGrammar:
             elif word == "FROM":
                 query = self._parse_ml_from()
             else:
-                self.raise_error(
+                self._fail(
                     f"Unexpected {clause.text!r} in CREATE FEATURE TABLE; expected KEY, "
                     "TIMESTAMP, TTL or AS",
                     clause,
                 )
         for required, example in (("keys", "KEY customer_id"), ("timestamp", "TIMESTAMP t")):
             if required not in args:
-                self.raise_error(f"CREATE FEATURE TABLE needs {example}")
+                self._fail(f"CREATE FEATURE TABLE needs {example}")
         if query is None:
-            self.raise_error("CREATE FEATURE TABLE needs its rows: AS SELECT ...")
+            self._fail("CREATE FEATURE TABLE needs its rows: AS SELECT ...")
         return ml.CreateFeatureTable(query=query, **args)
 
     def _parse_ml_interval(self) -> str:
@@ -452,7 +310,7 @@ class MLGrammar:
             return f"{node.this.name} {unit.name}".strip() if unit else node.this.name
         if isinstance(node, exp.Literal) and node.is_string:
             return node.this
-        self.raise_error("TTL takes an interval, such as INTERVAL '30 days'", token)
+        self._fail("TTL takes an interval, such as INTERVAL '30 days'", token)
         raise AssertionError  # raise_error raises
 
     def _parse_ml_refresh(self) -> exp.Expr | None:
@@ -464,94 +322,14 @@ class MLGrammar:
         """After ``FEATURES_AT_TIME(``: ft, TABLE t | (query) [, time column]."""
         name = self._parse_model_name()
         if not self._match(TokenType.COMMA):
-            self.raise_error("FEATURES_AT_TIME(feature_table, TABLE spine | (query) [, time])")
+            self._fail("FEATURES_AT_TIME(feature_table, TABLE spine | (query) [, time])")
         self._match_text_seq("TABLE")
         query = self._parse_ml_from()
         time = self._parse_ml_column_name() if self._match(TokenType.COMMA) else None
         return ml.FeaturesAtTime(this=name, query=query, time=time)
 
-    # -- BigQuery ML's table functions ------------------------------------------------
 
-    def _parse_ml_table_function(self, name: str) -> exp.Expr:
-        """After ``ML.<name>(``: MODEL m, then an optional TABLE t or (query), then an
-        optional STRUCT(value AS name, ...) or threshold array. Without MODEL it is an
-        ordinary call (sqlml's PREDICT(m, ...), or someone's own function)."""
-        if not self._match_text_seq("MODEL"):
-            args = self._parse_csv(self._parse_lambda)
-            builder = ML_FUNCTIONS.get(name)
-            return builder(args) if builder else exp.Anonymous(this=name, expressions=args)
-        node = ml.MLTableFunction(this=name, model=self._parse_model_name())
-        while self._match(TokenType.COMMA):
-            token = self._curr
-            if self._match_text_seq("TABLE") or (token and token.token_type == TokenType.L_PAREN):
-                self._ml_set_argument(node, "query", self._parse_ml_from(), token, name)
-            elif self._match_text_seq("STRUCT"):
-                self._ml_set_argument(node, "params", self._parse_ml_struct(), token, name)
-            else:
-                self._ml_set_argument(node, "thresholds", self._parse_ml_numbers(), token, name)
-        return node
-
-    def _ml_set_argument(
-        self, node: exp.Expr, key: str, value: Any, token: Any, function: str
-    ) -> None:
-        if node.args.get(key) is not None:
-            self.raise_error(f"ML.{function} takes one {key} argument", token)
-        node.set(key, value)
-
-    def _parse_ml_struct(self) -> dict[str, Any]:
-        """STRUCT(0.6 AS threshold, ...) as {name: value}."""
-        values: dict[str, Any] = {}
-        self._match_l_paren()
-        while not self._match(TokenType.R_PAREN):
-            token = self._curr
-            node = self._parse_bitwise()
-            if not self._match(TokenType.ALIAS):
-                self.raise_error("Expected value AS name in STRUCT(...)", token)
-            name = self._parse_ml_word()
-            try:
-                values[name] = literal_value(node)
-            except (TypeError, AttributeError):
-                self.raise_error(f"STRUCT field {name} needs a literal value", token)
-            self._match(TokenType.COMMA)
-        return values
-
-    def _parse_ml_numbers(self) -> list[float]:
-        """GENERATE_ARRAY(start, end, step) or [a, b, ...]: ROC_CURVE's thresholds."""
-        token = self._curr
-        node = self._parse_bitwise()
-        try:
-            if isinstance(node, exp.Array):
-                return [float(literal_value(v)) for v in node.expressions]
-            if isinstance(node, exp.GenerateSeries) or (
-                isinstance(node, exp.Anonymous) and node.name.upper() == "GENERATE_ARRAY"
-            ):
-                start, end, step = (float(literal_value(a)) for a in _call_arguments(node))
-                count = round((end - start) / step) + 1 if step > 0 else 0
-                return [round(start + i * step, 12) for i in range(max(count, 0))]
-        except (TypeError, ValueError, AttributeError):
-            pass
-        self.raise_error("Expected TABLE t, (query), STRUCT(...) or GENERATE_ARRAY(...)", token)
-        raise AssertionError  # raise_error raises
-
-
-def _call_arguments(node: exp.Expr) -> list[exp.Expr]:
-    if isinstance(node, exp.Anonymous):
-        return list(node.expressions)
-    return [node.args.get(k) for k in ("start", "end", "step")]
-
-
-def build_predict(proba: bool):
-    def builder(args: list[exp.Expr]) -> ml.MLPredict:
-        model, *rest = args or [None]
-        return ml.MLPredict(this=model, expressions=rest, proba=proba)
-
-    return builder
-
-
-ML_FUNCTIONS = {"PREDICT": build_predict(False), "PREDICT_PROBA": build_predict(True)}
-
-
-def _table_function_parser(name: str):
+def _table_function_parser(name: str) -> Callable[[MLGrammar], exp.Expr]:
     return lambda parser: parser._parse_ml_table_function(name)
 
 
