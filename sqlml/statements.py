@@ -8,7 +8,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
-from sqlml.dialects.grammar import ML_TABLE_FUNCTIONS
+from sqlml.dialects.function_grammar import ML_TABLE_FUNCTIONS
 from sqlml.errors import SqlmlSyntaxError
 
 # (first word, second word) pairs that open a sqlml statement; None matches anything.

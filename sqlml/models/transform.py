@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
+from sqlml.dialects import expressions as ml
 from sqlml.dialects import ml_dialect
 from sqlml.errors import SqlmlSyntaxError, UnsupportedError
 
 if TYPE_CHECKING:
     from sqlml._udfs_loader import udfs
 
-_SOURCE = "_sqlml_src"
+_SOURCE = ml.SOURCE_ALIAS
 
 
 def check(projections: list[exp.Expr]) -> None:

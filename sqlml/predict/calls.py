@@ -8,7 +8,7 @@ from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
-from sqlml.dialects.grammar import name_of
+from sqlml.dialects.parsing import name_of
 from sqlml.errors import InputSchemaError, SqlmlSyntaxError
 from sqlml.session import ModelLookup, Rewriting
 

@@ -286,8 +286,8 @@ def _scored(
     """(class index of each row's label, per-class probabilities) of a classifier on the
     rows of ``query``, scored by the engine; rows whose label is NULL or unknown are left out."""
     meta = model.metadata
-    source = model_rows(model, query, session).subquery("_sqlml_src")
-    target = exp.column(exp.to_identifier(meta["target"], quoted=True), table="_sqlml_src")
+    source = model_rows(model, query, session).subquery(ml.SOURCE_ALIAS)
+    target = exp.column(exp.to_identifier(meta["target"], quoted=True), table=ml.SOURCE_ALIAS)
     call = ml.MLPredict(
         this=exp.to_identifier(model.name, quoted=True),
         expressions=[exp.Star()],

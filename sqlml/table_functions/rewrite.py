@@ -23,7 +23,7 @@ from sqlml.scope import describe_in_scope, replace_in_from
 from sqlml.session import Rewriting, Session
 from sqlml.table_functions import answers
 
-_SOURCE, _SCORED = "_sqlml_src", "_sqlml_scored"
+_SOURCE, _SCORED = ml.SOURCE_ALIAS, "_sqlml_scored"
 
 
 def rewrite_table_functions(tree: exp.Expr, rewriting: Rewriting) -> None:
