@@ -24,4 +24,5 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/python -m mypy  # sqlml/ and udfs/, as pyproject.toml configures it
 .venv/bin/python -m pytest "$@"
