@@ -42,9 +42,10 @@ _MASS_FEATURES = "species, island, bill_length_mm, bill_depth_mm, flipper_length
 def _duckdb(con: Connection) -> duckdb.DuckDBPyConnection:
     """The demo's DuckDB connection, under sqlml's."""
     from sqlml.backends.duckdb import DuckDBBackend
+    from sqlml.errors import UnsupportedError
 
     if not isinstance(con.backend, DuckDBBackend):
-        raise TypeError("the demo's data loads into DuckDB")
+        raise UnsupportedError("the demo's data loads into DuckDB only")
     return con.backend.con
 
 
