@@ -14,6 +14,7 @@ import duckdb
 import duckdb.func
 from duckdb import sqltypes
 
+from .answers import Answer, answer_of
 from .features import Feature
 from .sql_types import ARGUMENT_TYPES, BY_ARROW_NAME, TEXT
 
@@ -26,14 +27,11 @@ def argument_types(features: list[Feature]) -> list[IntoPyType]:
 
 
 def return_type(metadata: dict[str, Any], proba: bool) -> duckdb.sqltypes.DuckDBPyType:
-    if metadata["task"] == "regression":
+    kind = answer_of(metadata, proba)
+    if kind in (Answer.VALUE, Answer.PROBABILITY):
         return sqltypes.DOUBLE
     label = duckdb.sqltype(BY_ARROW_NAME.get(metadata["label_type"], TEXT).duckdb)
-    if not proba:
-        return label
-    if len(metadata["classes"]) == 2:
-        return sqltypes.DOUBLE
-    return duckdb.map_type(label, sqltypes.DOUBLE)
+    return label if kind is Answer.LABEL else duckdb.map_type(label, sqltypes.DOUBLE)
 
 
 def register(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlml.errors import PermissionDeniedError
 
 from . import naming
+from .answers import Answer, answer_of
 from .catalog import Catalog, ModelVersion
 from .features import Feature
 from .pg_spi import SCHEMA, SpiExecutor
@@ -26,17 +27,18 @@ from .sql_types import ARGUMENT_TYPES, BY_ARROW_NAME, TEXT
 
 
 def return_type(metadata: dict[str, Any], proba: bool) -> str:
-    if metadata["task"] == "regression":
+    kind = answer_of(metadata, proba)
+    if kind in (Answer.VALUE, Answer.PROBABILITY):
         return "double precision"
-    if proba:
-        return "double precision" if len(metadata["classes"]) == 2 else "jsonb"
+    if kind is Answer.PROBABILITIES:
+        return "jsonb"
     return BY_ARROW_NAME.get(metadata["label_type"], TEXT).postgres
 
 
 def batch_return_type(metadata: dict[str, Any], proba: bool) -> str:
     """A batch function's answers: numbers as a float8[]'s own bytes (sqlml.float8_array turns
     them back without a per-value conversion), labels and JSON as arrays."""
-    numbers = metadata["task"] == "regression" or (proba and len(metadata["classes"]) == 2)
+    numbers = answer_of(metadata, proba) in (Answer.VALUE, Answer.PROBABILITY)
     return "bytea" if numbers else f"{return_type(metadata, proba)}[]"
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from sqlml.errors import InputSchemaError, SqlmlError
 
+from .answers import Answer, answer
 from .catalog import Catalog
 from .features import CATEGORICAL_INPUT, NULL_CATEGORY, NUMERIC_INPUT, number_of, row_inputs
 from .pg_spi import SpiExecutor, server_error
@@ -121,12 +122,13 @@ def _row_answer(predictor: Predictor, proba: bool) -> Callable[[np.ndarray], Any
     """One row's scores ([1, classes] or [1]) as the SQL answer, in plain Python values:
     clipped to [0, 1] and np.argmax's choice of label, as the batch paths answer, without
     numpy calls."""
-    if predictor.task == "regression":
-        return lambda scores: scores.item(0)
     classes = predictor.classes
-    if proba and len(classes) == 2:
+    kind = answer(predictor.task, len(classes), proba)
+    if kind is Answer.VALUE:
+        return lambda scores: scores.item(0)
+    if kind is Answer.PROBABILITY:
         return lambda scores: _clip(scores.item(1))
-    if proba:
+    if kind is Answer.PROBABILITIES:
         labels = [str(c) for c in classes]
         return lambda scores: json.dumps(
             dict(zip(labels, [_clip(p) for p in scores.tolist()[0]], strict=True))
@@ -187,11 +189,12 @@ def predict_batch(
         values = [NULL_CATEGORY if v is None else v for v in categorical]
         inputs[CATEGORICAL_INPUT] = np.array(values, dtype=object).reshape(-1, n).T.copy()
     scores = predictor.scores_from_inputs(inputs)
-    if predictor.task == "regression":
+    kind = answer(predictor.task, len(predictor.classes), proba)
+    if kind is Answer.VALUE:
         return _float8_array(scores.reshape(-1))
-    if not proba:
+    if kind is Answer.LABEL:
         return [predictor.classes[i] for i in scores.argmax(axis=1).tolist()]
-    if scores.shape[1] == 2:
+    if kind is Answer.PROBABILITY:
         return _float8_array(scores[:, 1])
     labels = [str(c) for c in predictor.classes]
     return [json.dumps(dict(zip(labels, row, strict=True))) for row in scores.tolist()]

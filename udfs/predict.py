@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pyarrow as pa
 
+from .answers import Answer, answer
 from .features import Feature, label_arrow_type, model_inputs
 
 Column: TypeAlias = pa.Array | pa.ChunkedArray
@@ -57,16 +58,16 @@ class Predictor:
 
     # -- SQL answers -------------------------------------------------------------------
 
-    def predict(self, columns: Sequence[Column]) -> pa.Array:
+    def answers(self, columns: Sequence[Column], proba: bool) -> pa.Array:
+        """PREDICT's (or PREDICT_PROBA's) answers as an Arrow array (udfs/answers.py)."""
         scores = self.scores(columns)
-        if self.task == "regression":
+        kind = answer(self.task, len(self.classes), proba)
+        if kind is Answer.VALUE:
             return pa.array(scores.astype(np.float64))
-        return self._labels.take(pa.array(scores.argmax(axis=1)))
-
-    def predict_proba(self, columns: Sequence[Column]) -> pa.Array:
-        """Binary: the probability of the larger label; multiclass: MAP label → probability."""
-        probabilities = self.scores(columns).astype(np.float64)
-        if probabilities.shape[1] == 2:
+        if kind is Answer.LABEL:
+            return self._labels.take(pa.array(scores.argmax(axis=1)))
+        probabilities = scores.astype(np.float64)
+        if kind is Answer.PROBABILITY:
             return pa.array(probabilities[:, 1])
         n, k = probabilities.shape
         offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))

@@ -237,7 +237,7 @@ class DuckDBBackend(Backend):
         def scorer(proba: bool) -> Any:
             def score(columns: tuple) -> Any:
                 predictor = self.predictor(name)
-                return predictor.predict_proba(columns) if proba else predictor.predict(columns)
+                return predictor.answers(columns, proba)
 
             return score
 
