@@ -90,7 +90,6 @@ class FunctionGrammar(GrammarPieces):
         except (TypeError, ValueError, AttributeError):
             pass
         self._fail("Expected TABLE t, (query), STRUCT(...) or GENERATE_ARRAY(...)", token)
-        raise AssertionError  # raise_error raises
 
 
 def _call_arguments(node: exp.Expr) -> list[exp.Expr | None]:
@@ -108,3 +107,10 @@ def build_predict(proba: bool) -> Callable[[list[exp.Expr]], ml.MLPredict]:
 
 
 ML_FUNCTIONS = {"PREDICT": build_predict(False), "PREDICT_PROBA": build_predict(True)}
+
+
+def _table_function_parser(name: str) -> Callable[[FunctionGrammar], exp.Expr]:
+    return lambda parser: parser._parse_ml_table_function(name)
+
+
+TABLE_FUNCTION_PARSERS = {name: _table_function_parser(name) for name in ML_TABLE_FUNCTIONS}

@@ -1,7 +1,9 @@
 """The ML grammar shared by every sqlml dialect, as a mixin for a sqlglot parser class:
-the statements (CREATE / SHOW / DESCRIBE / EVALUATE / EXPLAIN / DROP / ALTER MODEL with
-Redshift ML's clauses, the FEATURE TABLE statements, FEATURES_AT_TIME); functions in
-function_grammar.py, shared pieces in parsing.py."""
+the statement dispatch, CREATE MODEL and the statements that manage models (SHOW /
+DESCRIBE / EVALUATE / EXPLAIN / DROP / ALTER, with SHOW / DESCRIBE / DROP FEATURE TABLE),
+composed with the mixins of Redshift ML's clauses (redshift_grammar.py), the feature
+tables (feature_grammar.py) and the functions (function_grammar.py); pieces they share
+are in parsing.py."""
 
 from __future__ import annotations
 
@@ -12,26 +14,15 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from sqlml.dialects import expressions as ml
-from sqlml.dialects.function_grammar import ML_TABLE_FUNCTIONS, FunctionGrammar
+from sqlml.dialects.feature_grammar import FEATURE_FUNCTION_PARSERS, FeatureTableGrammar
+from sqlml.dialects.function_grammar import TABLE_FUNCTION_PARSERS, FunctionGrammar
 from sqlml.dialects.parsing import literal_value
+from sqlml.dialects.redshift_grammar import REDSHIFT_CLAUSES, RedshiftGrammar
 
 _CREATE_MODEL_CLAUSES = ("TARGET", "PREDICT", "TASK", "USING", "FUNCTION", "FEATURES", "OPTIONS")
-# Redshift ML's clauses: read here as written, given meaning by sqlml.models.redshift.
-REDSHIFT_CLAUSES = (
-    "IAM_ROLE",
-    "AUTO",
-    "MODEL_TYPE",
-    "PROBLEM_TYPE",
-    "OBJECTIVE",
-    "PREPROCESSORS",
-    "HYPERPARAMETERS",
-    "SETTINGS",
-    "RETURNS",
-    "SAGEMAKER",
-)
 
 
-class MLGrammar(FunctionGrammar):
+class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
     """Parser mixin: put it before the dialect's parser class in the bases."""
 
     def _parse_statement(self) -> exp.Expr | None:
@@ -203,137 +194,48 @@ class MLGrammar(FunctionGrammar):
             self._fail("SET VERSION takes a whole version number")
         return ml.AlterModelVersion(this=name, version=int(version.this))
 
-    # -- Redshift ML's clauses --------------------------------------------------------
+    # -- CREATE MODEL's pieces -------------------------------------------------------
 
-    def _parse_redshift_clause(self, word: str) -> Any:
-        """The value of one Redshift clause, as plain Python (its meaning is elsewhere)."""
-        if word == "AUTO":
-            return self._parse_redshift_switch(word)
-        if word == "HYPERPARAMETERS":
-            if not self._match(TokenType.DEFAULT):
-                self._fail("Expected DEFAULT or DEFAULT EXCEPT (...) after HYPERPARAMETERS")
-            return self._parse_redshift_pairs(word) if self._match(TokenType.EXCEPT) else {}
-        if word == "SETTINGS":
-            return self._parse_redshift_pairs(word)
-        if word == "RETURNS":
-            return self._parse_ml_type_as_written()
-        # IAM_ROLE default | 'arn'; MODEL_TYPE X; PROBLEM_TYPE (X); OBJECTIVE 'x'; ...
-        wrapped = self._match(TokenType.L_PAREN)
-        value = self._parse_redshift_value(word)
-        if wrapped and not self._match(TokenType.R_PAREN):
-            self._fail(f"Expected ) after {word} ({value}")
-        return value
-
-    def _parse_redshift_switch(self, word: str) -> bool:
+    def _parse_ml_function_name(self) -> str:
+        """A (qualified) function name, stopping before Redshift's ( argument types )."""
         token = self._curr
-        if token is None or token.text.upper() not in ("ON", "OFF"):
-            self._fail(f"Expected ON or OFF after {word}", token or self._prev)
-        self._advance()
-        return token.text.upper() == "ON"
+        parts = [self._parse_id_var(any_token=False)]
+        while self._match(TokenType.DOT):
+            parts.append(self._parse_id_var(any_token=False))
+        names = [p for p in parts if isinstance(p, exp.Identifier)]
+        if len(names) != len(parts):
+            self._fail("Expected a function name", token)
+        return ".".join(p.name if p.quoted else p.name.lower() for p in names)
 
-    def _parse_redshift_value(self, clause: str) -> Any:
-        """A string, a number or a word (ON / OFF / DEFAULT / XGBOOST ...)."""
-        token = self._curr
-        ends = (TokenType.SEMICOLON, TokenType.R_PAREN, TokenType.SENTINEL)
-        if token is None or token.token_type in ends:
-            self._fail(f"Expected a value for {clause}", self._prev)
-        if token.token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.DASH):
-            return literal_value(self._parse_unary())
-        self._advance()
-        return token.text.upper()
-
-    def _parse_redshift_pairs(self, clause: str) -> dict[str, Any]:
-        """( KEY value [, ...] ): Redshift writes no = between them (accepted too)."""
+    def _parse_ml_options(self, options: dict[str, Any]) -> None:
         if not self._match(TokenType.L_PAREN):
-            self._fail(f"Expected ( after {clause}")
-        pairs: dict[str, Any] = {}
+            self._fail("Expected ( after OPTIONS")
         while not self._match(TokenType.R_PAREN):
             token = self._curr
             key = self._parse_var(any_token=True)
             if key is None:
-                self._fail(f"Expected a name in {clause} (...)", token)
-            name = key.name.upper()
-            if name in pairs:
-                self._fail(f"{clause} {name} is given twice", token)
-            self._match(TokenType.EQ)
-            pairs[name] = self._parse_redshift_value(f"{clause} {name}")
+                self._fail("Expected an option name", token)
+            if not self._match(TokenType.EQ):
+                self._fail(f"Expected = after option {key.name}")
+            value_token = self._curr
+            node = self._parse_bitwise()
+            try:
+                value = literal_value(node)
+            except (TypeError, AttributeError):
+                self._fail(f"Option {key.name} needs a literal value", value_token)
+            name = key.name.lower()
+            if name in options:
+                self._fail(f"Option {name} is given twice", token)
+            options[name] = value
             if not self._match(TokenType.COMMA) and not (
                 self._curr and self._curr.token_type == TokenType.R_PAREN
             ):
-                self._fail(f"Expected , or ) in {clause} (...)")
-        return pairs
-
-    # -- feature tables ----------------------------------------------------------------
-
-    def _parse_ml_create_feature_table(self, replace: bool) -> exp.Expr:
-        if_not_exists = self._match_text_seq("IF", "NOT", "EXISTS")
-        args: dict[str, Any] = {
-            "this": self._parse_model_name(),
-            "replace": replace,
-            "if_not_exists": if_not_exists,
-        }
-        query = None
-        while self._curr and self._curr.token_type != TokenType.SEMICOLON and query is None:
-            clause = self._curr
-            word = clause.text.upper()
-            self._advance()
-            if word == "KEY":
-                keys = self._parse_csv(self._parse_ml_column_name)
-                self._set_once(args, "keys", keys, clause)
-            elif word == "TIMESTAMP":
-                self._set_once(args, "timestamp", self._parse_ml_column_name(), clause)
-            elif word == "TTL":
-                self._set_once(args, "ttl", self._parse_ml_interval(), clause)
-            elif word == "AS":
-                query = self._parse_ml_query()
-            elif word == "FROM":
-                query = self._parse_ml_from()
-            else:
-                self._fail(
-                    f"Unexpected {clause.text!r} in CREATE FEATURE TABLE; expected KEY, "
-                    "TIMESTAMP, TTL or AS",
-                    clause,
-                )
-        for required, example in (("keys", "KEY customer_id"), ("timestamp", "TIMESTAMP t")):
-            if required not in args:
-                self._fail(f"CREATE FEATURE TABLE needs {example}")
-        if query is None:
-            self._fail("CREATE FEATURE TABLE needs its rows: AS SELECT ...")
-        return ml.CreateFeatureTable(query=query, **args)
-
-    def _parse_ml_interval(self) -> str:
-        """TTL INTERVAL '30 days' (or INTERVAL 30 DAY, or '30 days') as text: '30 days'."""
-        token = self._curr
-        node = self._parse_bitwise()
-        if isinstance(node, exp.Interval) and node.this is not None:
-            unit = node.args.get("unit")
-            return f"{node.this.name} {unit.name}".strip() if unit else node.this.name
-        if isinstance(node, exp.Literal) and node.is_string:
-            return node.this
-        self._fail("TTL takes an interval, such as INTERVAL '30 days'", token)
-        raise AssertionError  # raise_error raises
-
-    def _parse_ml_refresh(self) -> exp.Expr | None:
-        if not self._match_text_seq("FEATURE", "TABLE"):
-            return None
-        return ml.RefreshFeatureTable(this=self._parse_model_name())
-
-    def _parse_features_at_time(self) -> exp.Expr:
-        """After ``FEATURES_AT_TIME(``: ft, TABLE t | (query) [, time column]."""
-        name = self._parse_model_name()
-        if not self._match(TokenType.COMMA):
-            self._fail("FEATURES_AT_TIME(feature_table, TABLE spine | (query) [, time])")
-        self._match_text_seq("TABLE")
-        query = self._parse_ml_from()
-        time = self._parse_ml_column_name() if self._match(TokenType.COMMA) else None
-        return ml.FeaturesAtTime(this=name, query=query, time=time)
+                self._fail("Expected , or ) in OPTIONS")
 
 
-def _table_function_parser(name: str) -> Callable[[MLGrammar], exp.Expr]:
-    return lambda parser: parser._parse_ml_table_function(name)
-
-
-ML_FUNCTION_PARSERS = {
-    **{name: _table_function_parser(name) for name in ML_TABLE_FUNCTIONS},
-    "FEATURES_AT_TIME": lambda parser: parser._parse_features_at_time(),
+# The FUNCTION_PARSERS of a dialect's parser: BigQuery ML's table functions and
+# FEATURES_AT_TIME, each read by its mixin's method.
+ML_FUNCTION_PARSERS: dict[str, Callable[[MLGrammar], exp.Expr]] = {
+    **TABLE_FUNCTION_PARSERS,
+    **FEATURE_FUNCTION_PARSERS,
 }

@@ -1,5 +1,6 @@
-"""What every part of sqlml's grammar reads with: names, literal values, options, the
-training query, and a failure that the type checker knows never returns."""
+"""What every part of sqlml's grammar reads with: model and column names, literal values,
+the training query or table, a clause given once, and a failure that the type checker
+knows never returns; the base of every grammar mixin."""
 
 from __future__ import annotations
 
@@ -84,17 +85,6 @@ class GrammarPieces(_ParserBase):
             self._fail(f"Expected a model name, not {table.sql()}", token)
             raise
 
-    def _parse_ml_function_name(self) -> str:
-        """A (qualified) function name, stopping before Redshift's ( argument types )."""
-        token = self._curr
-        parts = [self._parse_id_var(any_token=False)]
-        while self._match(TokenType.DOT):
-            parts.append(self._parse_id_var(any_token=False))
-        names = [p for p in parts if isinstance(p, exp.Identifier)]
-        if len(names) != len(parts):
-            self._fail("Expected a function name", token)
-        return ".".join(p.name if p.quoted else p.name.lower() for p in names)
-
     def _parse_ml_column_name(self) -> str:
         token = self._curr
         identifier = self._parse_id_var(any_token=False)
@@ -108,42 +98,6 @@ class GrammarPieces(_ParserBase):
         if identifier is None:
             self._fail("Expected a word", token)
         return identifier.name.lower()
-
-    def _parse_ml_feature_source(self) -> ml.FeatureSource:
-        name = self._parse_model_name()
-        as_of = self._parse_ml_column_name() if self._match_text_seq("AS", "OF") else None
-        return ml.FeatureSource(this=name, as_of=as_of)
-
-    def _parse_ml_options(self, options: dict[str, Any]) -> None:
-        if not self._match(TokenType.L_PAREN):
-            self._fail("Expected ( after OPTIONS")
-        while not self._match(TokenType.R_PAREN):
-            token = self._curr
-            key = self._parse_var(any_token=True)
-            if key is None:
-                self._fail("Expected an option name", token)
-            if not self._match(TokenType.EQ):
-                self._fail(f"Expected = after option {key.name}")
-            value_token = self._curr
-            node = self._parse_bitwise()
-            try:
-                value = literal_value(node)
-            except (TypeError, AttributeError):
-                self._fail(f"Option {key.name} needs a literal value", value_token)
-            name = key.name.lower()
-            if name in options:
-                self._fail(f"Option {name} is given twice", token)
-            options[name] = value
-            if not self._match(TokenType.COMMA) and not (
-                self._curr and self._curr.token_type == TokenType.R_PAREN
-            ):
-                self._fail("Expected , or ) in OPTIONS")
-
-    def _parse_ml_type_as_written(self) -> str:
-        start = self._curr
-        if self._parse_types() is None:
-            self._fail("Expected a data type", start)
-        return self._find_sql(start, self._prev)
 
     def _parse_ml_query(self) -> exp.Query:
         token = self._curr
