@@ -13,11 +13,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from sqlml.errors import (
     BackendError,
+    CatalogVersionError,
+    DatabaseInUseError,
     FeatureTableNotFoundError,
     InputSchemaError,
     InvalidTrainingDataError,
     ModelExistsError,
     ModelNotFoundError,
+    NameTooLongError,
     PermissionDeniedError,
     SqlmlError,
     SqlmlSyntaxError,
@@ -32,12 +35,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackendError",
+    "CatalogVersionError",
     "Connection",
+    "DatabaseInUseError",
     "FeatureTableNotFoundError",
     "InputSchemaError",
     "InvalidTrainingDataError",
     "ModelExistsError",
     "ModelNotFoundError",
+    "NameTooLongError",
     "PermissionDeniedError",
     "SqlmlError",
     "SqlmlSyntaxError",

@@ -299,5 +299,5 @@ def _backend(target: Target) -> Backend:
 
         return PostgresBackend(cast("psycopg.Connection[Any]", target), owns_connection=False)
     if isinstance(target, str | PathLike):
-        return DuckDBBackend(duckdb.connect(str(target)), owns_connection=True)
+        return DuckDBBackend.open(str(target))
     raise TypeError(f"sqlml.connect() takes a path, ':memory:' or a connection, not {target!r}")

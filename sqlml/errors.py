@@ -40,6 +40,12 @@ class ModelExistsError(SqlmlError, ValueError):
     sqlstate = "42710"
 
 
+class NameTooLongError(SqlmlError, ValueError):
+    """A name longer than the engine keeps (PostgreSQL: 63 bytes)."""
+
+    sqlstate = "42622"
+
+
 class FeatureTableNotFoundError(SqlmlError, LookupError):
     sqlstate = "42P01"
 
@@ -68,6 +74,18 @@ class UnsupportedError(SqlmlError, NotImplementedError):
     sqlstate = "0A000"
 
 
+class CatalogVersionError(SqlmlError, RuntimeError):
+    """The catalog was made by a release this one cannot read or move forward."""
+
+    sqlstate = "55000"
+
+
+class DatabaseInUseError(SqlmlError, RuntimeError):
+    """Another process holds the database (a DuckDB file is written by one process at a time)."""
+
+    sqlstate = "55006"
+
+
 class BackendError(SqlmlError, RuntimeError):
     """The database engine rejected a statement sqlml generated or passed through.
 
@@ -93,6 +111,7 @@ def from_server(sqlstate: str | None, message: str) -> SqlmlError | None:
         SqlmlSyntaxError,
         ModelNotFoundError,
         ModelExistsError,
+        NameTooLongError,
         FeatureTableNotFoundError,
         UnknownOptionError,
         InvalidTrainingDataError,

@@ -7,11 +7,11 @@ import re
 import sys
 import sysconfig
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import psycopg
 
+from sqlml import catalog_upgrade
 from sqlml._udfs_loader import udfs
 from sqlml.errors import SqlmlError
 from sqlml.version import __version__
@@ -32,17 +32,8 @@ REQUIRED_MODULES = (
     "sqlglot",
     "sqlml",
 )
-_UPGRADE = re.compile(r"sqlml--(\d+\.\d+\.\d+)--(\d+\.\d+\.\d+)\.sql")
 
 Report = Callable[[str], None]
-
-
-def sql_dir() -> Path:
-    """sql/ of a source checkout, or sqlml/_sql when installed as a wheel."""
-    packaged = resources.files("sqlml") / "_sql"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return _PACKAGE_PARENT / "sql"
 
 
 def python_paths() -> list[str]:
@@ -115,24 +106,10 @@ def _render(script: str, paths: list[str]) -> str:
     return re.sub(r"^@PRELUDE@$", lambda _: prelude, script, flags=re.MULTILINE)
 
 
-def _upgrade_path(start: str, target: str) -> list[Path]:
-    """The chain of sqlml--A--B.sql scripts from ``start`` to ``target``."""
-    steps = {}
-    for path in sql_dir().iterdir():
-        match = _UPGRADE.fullmatch(path.name)
-        if match:
-            steps[match.group(1)] = (match.group(2), path)
-    chain, version = [], start
-    while version != target and version in steps:
-        version, path = steps[version]
-        chain.append(path)
-    return chain
-
-
 def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
     """Install (or, with ``upgrade``, move forward) sqlml in the database; its version."""
     version = __version__
-    script = sql_dir() / f"sqlml--{version}.sql"
+    script = catalog_upgrade.sql_dir() / f"sqlml--{version}.sql"
     with psycopg.connect(dsn, autocommit=True) as conn:
         superuser = conn.execute(
             "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
@@ -154,12 +131,12 @@ def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
                 "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sqlml_user') "
                 "THEN CREATE ROLE sqlml_user NOLOGIN; END IF; END $$"
             )
-            for statement in udfs.catalog.ddl("BYTEA"):
-                conn.execute(statement)
             if present is not None and present != version:
-                for step in _upgrade_path(present, version):
+                for step in catalog_upgrade.upgrade_path(present, version):
                     report(f"applying {step.name}")
-                    conn.execute(_render(step.read_text(), paths))
+                    conn.execute(catalog_upgrade.render(step.read_text(), "postgres"))
+            for statement in udfs.catalog.ddl("postgres"):
+                conn.execute(statement)
             report(f"installing {script.name}")
             conn.execute(_render(script.read_text(), paths))
             _set_info(conn, "schema_version", udfs.catalog.SCHEMA_VERSION)

@@ -37,4 +37,4 @@ def copy_model(
         raise ModelExistsError(f"the target already has a function named {function}")
     metadata = {**model.metadata, "copied_from": {"model": name, "version": model.version}}
     metadata.pop("function_schema", None)
-    return target.backend.add_model_version(destination, onnx, metadata, function)
+    return target.backend.add_model_version(destination, onnx, metadata, function, replace)

@@ -12,20 +12,17 @@ server that cannot be reached fails the run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pandas as pd
 import psycopg
 import pytest
 from psycopg import sql
-from servers import SERVER_DSN, dsn_for, load, reset
+from servers import SERVER_DSN, TEST_DATABASE, dsn_for, load, reset
 
 import sqlml
 
 BACKENDS = ["duckdb", "postgres"]
-# Another name lets two runs of the suite share one server.
-TEST_DATABASE = os.environ.get("SQLML_TEST_DATABASE", "sqlml_test")
 
 # -- loading frames --------------------------------------------------------------------------
 

@@ -16,6 +16,10 @@ SERVER_DSN = os.environ.get("SQLML_TEST_DSN") or (
     f":{os.environ.get('PGPORT', '5432')}/{os.environ.get('PGDATABASE', 'postgres')}"
 )
 
+# The database the suite creates and installs sqlml into; another name lets two runs of the
+# suite share one server.
+TEST_DATABASE = os.environ.get("SQLML_TEST_DATABASE", "sqlml_test")
+
 
 def dsn_for(database: str, user: str | None = None) -> str:
     """SERVER_DSN (a postgresql:// URL) with another database (and, for trust auth, user)."""

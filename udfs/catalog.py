@@ -15,31 +15,47 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlml.errors import FeatureTableNotFoundError, ModelNotFoundError, close_matches
+from sqlml.errors import (
+    FeatureTableNotFoundError,
+    ModelExistsError,
+    ModelNotFoundError,
+    close_matches,
+)
 
 from .metrics import primary_metric
 
-SCHEMA_VERSION = "1"
+# 2 (sqlml 0.2.0): keys, foreign keys on PostgreSQL, owners and the recorded engine objects.
+SCHEMA_VERSION = "2"
 
 
 class Executor(Protocol):
-    blob_type: str  # BLOB (DuckDB) or BYTEA (PostgreSQL)
+    engine: str  # "duckdb" or "postgres": their DDL and row locks differ
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
 
 
-def ddl(blob_type: str) -> list[str]:
+def ddl(engine: str) -> list[str]:
+    """The catalog as this release makes it (CREATE ... IF NOT EXISTS)."""
+    blob = "BYTEA" if engine == "postgres" else "BLOB"
+    # DuckDB cannot delete a row and the rows that refer to it in one transaction (a
+    # documented limit of its foreign keys), and DROP MODEL must be one transaction: there
+    # the keys alone hold, and the catalog's writers keep the references.
+    model = " REFERENCES sqlml.model_registry (name)" if engine == "postgres" else ""
     return [
         "CREATE SCHEMA IF NOT EXISTS sqlml",
-        "CREATE TABLE IF NOT EXISTS sqlml.catalog_info (key VARCHAR NOT NULL, value VARCHAR)",
+        """CREATE TABLE IF NOT EXISTS sqlml.catalog_info (
+            key VARCHAR PRIMARY KEY,
+            value VARCHAR)""",
+        # owner: the role that created the model (PostgreSQL; DuckDB has no roles).
         """CREATE TABLE IF NOT EXISTS sqlml.model_registry (
-            name VARCHAR NOT NULL,
+            name VARCHAR PRIMARY KEY,
             current_version INTEGER NOT NULL,
             function_name VARCHAR,
+            owner VARCHAR,
             created_at TIMESTAMP NOT NULL,
             updated_at TIMESTAMP NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS sqlml.model_versions (
-            name VARCHAR NOT NULL,
+            name VARCHAR NOT NULL{model},
             version INTEGER NOT NULL,
             task VARCHAR NOT NULL,
             algorithm VARCHAR NOT NULL,
@@ -47,12 +63,21 @@ def ddl(blob_type: str) -> list[str]:
             metric_name VARCHAR,
             metric_value DOUBLE PRECISION,
             metadata VARCHAR NOT NULL,
-            onnx {blob_type} NOT NULL,
+            onnx {blob} NOT NULL,
             onnx_sha256 VARCHAR NOT NULL,
-            created_at TIMESTAMP NOT NULL)""",
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (name, version))""",
+        # Every engine object made for a model, as the engine stores its name: what DROP
+        # MODEL and a new version remove, and what no other model may take.
+        f"""CREATE TABLE IF NOT EXISTS sqlml.model_objects (
+            name VARCHAR NOT NULL{model},
+            schema_name VARCHAR NOT NULL,
+            object_name VARCHAR NOT NULL,
+            arguments VARCHAR NOT NULL,
+            PRIMARY KEY (schema_name, object_name, arguments))""",
         # A feature table's data is a table of its own name; this row is what defines it.
         """CREATE TABLE IF NOT EXISTS sqlml.feature_tables (
-            name VARCHAR NOT NULL,
+            name VARCHAR PRIMARY KEY,
             definition VARCHAR NOT NULL,
             created_at TIMESTAMP NOT NULL,
             refreshed_at TIMESTAMP NOT NULL)""",
@@ -63,6 +88,13 @@ def ddl(blob_type: str) -> list[str]:
             FROM sqlml.model_registry r
             JOIN sqlml.model_versions v ON v.name = r.name AND v.version = r.current_version""",
     ]
+
+
+def model_exists(name: str) -> ModelExistsError:
+    return ModelExistsError(
+        f"model {name!r} already exists; use CREATE OR REPLACE MODEL to train a new version, "
+        "or CREATE MODEL IF NOT EXISTS"
+    )
 
 
 @dataclass(frozen=True)
@@ -102,7 +134,7 @@ class Catalog:
         self.db = executor
 
     def create(self) -> None:
-        for statement in ddl(self.db.blob_type):
+        for statement in ddl(self.db.engine):
             self.db.run(statement)
         if not self.db.run("SELECT value FROM sqlml.catalog_info WHERE key = 'schema_version'"):
             self.db.run(
@@ -173,10 +205,32 @@ class Catalog:
     # -- writing (the caller owns the transaction) -------------------------------------
 
     def add_version(
-        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+        self,
+        name: str,
+        onnx: bytes,
+        metadata: dict[str, Any],
+        function_name: str | None,
+        replace: bool = True,
     ) -> int:
-        """Store a new version and make it the one in use; returns its number."""
+        """Store a new version and make it the one in use; returns its number.
+
+        The model's registry row is taken first and held to the end of the transaction, so
+        concurrent writers of one model go one after another: each gets the next number, the
+        last to commit serves, and of several new models of one name only the first stores
+        (the others find its row: ModelExistsError unless ``replace``).
+        """
         now = _now()
+        owner = "current_user" if self.db.engine == "postgres" else "NULL"
+        created = self.db.run(
+            "INSERT INTO sqlml.model_registry "
+            "(name, current_version, function_name, owner, created_at, updated_at) "
+            f"VALUES (?, 0, ?, {owner}, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name",
+            [name, function_name, now, now],
+        )
+        if not created:
+            if not replace:
+                raise model_exists(name)
+            self._lock(name)
         (latest,) = self.db.run(
             "SELECT max(version) FROM sqlml.model_versions WHERE name = ?", [name]
         )[0]
@@ -193,33 +247,49 @@ class Catalog:
                 metadata["target"],
                 metric,
                 metadata.get("metrics", {}).get(metric),
-                json.dumps(metadata, default=str),
+                # Each version keeps its FUNCTION: SET VERSION brings it back with it.
+                json.dumps({**metadata, "function_name": function_name}, default=str),
                 onnx,
                 hashlib.sha256(onnx).hexdigest(),
                 now,
             ],
         )
-        if self.db.run("SELECT 1 FROM sqlml.model_registry WHERE name = ?", [name]):
-            self.db.run(
-                "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
-                "updated_at = ? WHERE name = ?",
-                [version, function_name, now, name],
-            )
-        else:
-            self.db.run(
-                "INSERT INTO sqlml.model_registry VALUES (?, ?, ?, ?, ?)",
-                [name, version, function_name, now, now],
-            )
+        self.db.run(
+            "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
+            "updated_at = ? WHERE name = ?",
+            [version, function_name, now, name],
+        )
         return version
 
+    def _lock(self, name: str) -> None:
+        """Hold the model's registry row to the end of the transaction (PostgreSQL; DuckDB's
+        writers are one process, which keeps its own connections one after another)."""
+        if self.db.engine == "postgres":
+            self.db.run("SELECT 1 FROM sqlml.model_registry WHERE name = ? FOR UPDATE", [name])
+
+    def record_objects(self, name: str, objects: list[tuple[str, str, str]]) -> None:
+        """The engine objects the model has now: (schema, name, arguments) as stored."""
+        self.db.run("DELETE FROM sqlml.model_objects WHERE name = ?", [name])
+        for schema, object_name, arguments in objects:
+            self.db.run(
+                "INSERT INTO sqlml.model_objects VALUES (?, ?, ?, ?)",
+                [name, schema, object_name, arguments],
+            )
+
     def set_current(self, name: str, version: int) -> None:
-        self.get(name, version)
+        self._lock(name)
+        model = self.get(name, version)
+        # Versions stored before 0.2.0 do not say their FUNCTION: the model's stays.
+        function_name = model.metadata.get("function_name", model.function_name)
         self.db.run(
-            "UPDATE sqlml.model_registry SET current_version = ?, updated_at = ? WHERE name = ?",
-            [version, _now(), name],
+            "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
+            "updated_at = ? WHERE name = ?",
+            [version, function_name, _now(), name],
         )
 
     def drop(self, name: str) -> None:
+        self._lock(name)
+        self.db.run("DELETE FROM sqlml.model_objects WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_versions WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_registry WHERE name = ?", [name])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any
@@ -42,32 +43,59 @@ def batch_return_type(metadata: dict[str, Any], proba: bool) -> str:
     return "bytea" if numbers else f"{return_type(metadata, proba)}[]"
 
 
-def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None = None) -> None:
-    """(Re)create the SQL functions of the model's in-use version.
+@dataclass(frozen=True)
+class _Function:
+    """One function a model's in-use version needs."""
+
+    schema: str
+    name: str
+    arguments: str  # the types, as pg_get_function_identity_arguments writes them
+    returns: str
+    body: str
+
+    def qualified(self, plpy: Any) -> str:
+        return f"{plpy.quote_ident(self.schema)}.{plpy.quote_ident(self.name)}"
+
+
+def install_model_functions(plpy: Any, name: str) -> None:
+    """(Re)create the SQL functions of the model's in-use version, drop those of its that
+    it no longer needs (a FUNCTION renamed, moved to another schema or left out), and record
+    what it has in the catalog.
 
     The ONNX bytes are part of each function's body: a PARALLEL SAFE function cannot use
     SPI, so it cannot read the catalog, and this way parallel workers can score rows too.
     """
     catalog = Catalog(SpiExecutor(plpy))
     model = catalog.get(name)
-    onnx = catalog.onnx(name, model.version)
+    wanted = _functions_of(plpy, model, catalog.onnx(name, model.version))
+    for function in wanted:
+        naming.check_identifier(function.name, "FUNCTION")
+    needed = {(f.schema, f.name, f.arguments, f.returns) for f in wanted}
+    for existing in _made_for(plpy, name):
+        if (existing.schema, existing.name, existing.arguments, existing.returns) not in needed:
+            plpy.execute(f"DROP FUNCTION {existing.signature}")
+    for function in wanted:
+        _create_function(plpy, model, function)
+    catalog.record_objects(name, [(f.schema, f.name, f.arguments) for f in wanted])
+
+
+def _functions_of(plpy: Any, model: ModelVersion, onnx: bytes) -> list[_Function]:
     prelude = _prelude(plpy)
     payload = base64.b64encode(onnx).decode()
     meta = json.dumps(model.metadata)
     features = [Feature.from_json(f) for f in model.metadata["features"]]
     arguments = ", ".join(ARGUMENT_TYPES[f.kind].postgres for f in features)
-    targets = [(f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name))}", False)]
-    if model.task == "classification":
-        targets.append(
-            (f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name, proba=True))}", True)
-        )
+    probabilities = (False, True) if model.task == "classification" else (False,)
+    row_functions = [
+        (SCHEMA, naming.predict_function(model.name, proba), proba) for proba in probabilities
+    ]
     if model.function_name:
         schema = model.metadata.get("function_schema", "public")
         _check_may_create_in(plpy, schema)
-        qualified = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(model.function_name)}"
-        targets.append((qualified, False))
+        row_functions.append((schema, model.function_name, False))
     setup = textwrap.indent(prelude, "    ")
-    for qualified, proba in targets:
+    functions = []
+    for schema, function_name, proba in row_functions:
         # The first call in a process builds the row's scorer and keeps it in SD (the
         # function's own dict, new when the function is replaced); every call then costs
         # one look-up and one call besides PL/Python's own work.
@@ -79,54 +107,44 @@ def install_model_functions(plpy: Any, name: str, previous: ModelVersion | None 
             f"{model.onnx_sha256!r}, {payload!r}, {meta!r}, {proba!r})\n"
             "return score(args)"
         )
-        _create_function(
-            plpy,
-            name,
-            model.version,
-            qualified,
-            arguments,
-            return_type(model.metadata, proba),
-            body,
-        )
+        returns = return_type(model.metadata, proba)
+        functions.append(_Function(schema, function_name, arguments, returns, body))
     # The batch forms: a packed chunk of rows per call (see sqlml/predict/batch.py).
-    for proba in (False, True) if model.task == "classification" else (False,):
-        qualified = f"{SCHEMA}.{plpy.quote_ident(naming.predict_function(name, proba, True))}"
+    for proba in probabilities:
         body = (
             f"{prelude}\n"
             f"return handoff.call(plpy, handoff.predict_batch, GD, {model.onnx_sha256!r}, "
             f"{payload!r}, {meta!r}, n, numbers, texts, {proba!r})"
         )
-        _create_function(
-            plpy,
-            name,
-            model.version,
-            qualified,
-            "n integer, numbers bytea, texts text[]",
-            batch_return_type(model.metadata, proba),
-            body,
-        )
-
-
-def _create_function(
-    plpy: Any, model: str, version: int, qualified: str, arguments: str, returns: str, body: str
-) -> None:
-    schema, name = _schema_and_name(plpy, qualified)
-    for existing in _existing_functions(plpy, schema, name):
-        if not existing.belongs_to(model):
-            raise PermissionDeniedError(
-                f"a function {qualified}({existing.arguments}) exists and is not model "
-                f"{model!r}'s: choose another FUNCTION name"
+        functions.append(
+            _Function(
+                SCHEMA,
+                naming.predict_function(model.name, proba, batch=True),
+                "n integer, numbers bytea, texts text[]",
+                batch_return_type(model.metadata, proba),
+                body,
             )
-        if (existing.arguments, existing.returns) != (arguments, returns):
-            plpy.execute(f"DROP FUNCTION {existing.signature}")
-    tag = _dollar_tag(body)
+        )
+    return functions
+
+
+def _create_function(plpy: Any, model: ModelVersion, function: _Function) -> None:
+    """CREATE OR REPLACE the function, which must not be anybody else's: these functions run
+    as the installer, who could replace any function."""
+    for existing in _existing_functions(plpy, function.schema, function.name):
+        if not existing.belongs_to(model.name):
+            raise PermissionDeniedError(
+                f"a function {function.qualified(plpy)}({existing.arguments}) exists and is "
+                f"not model {model.name!r}'s: choose another FUNCTION name"
+            )
+    tag = _dollar_tag(function.body)
+    signature = f"{function.qualified(plpy)}({function.arguments})"
     # STABLE, not IMMUTABLE: ALTER MODEL ... SET VERSION changes what the name answers.
     plpy.execute(
-        f"CREATE OR REPLACE FUNCTION {qualified}({arguments}) RETURNS {returns} "
-        f"LANGUAGE plpython3u STABLE PARALLEL SAFE AS {tag}{body}{tag}"
+        f"CREATE OR REPLACE FUNCTION {signature} RETURNS {function.returns} "
+        f"LANGUAGE plpython3u STABLE PARALLEL SAFE AS {tag}{function.body}{tag}"
     )
-    signature = f"{qualified}({arguments})"
-    comment = plpy.quote_literal(f"{_COMMENT_PREFIX}{model} version {version}")
+    comment = plpy.quote_literal(f"{_COMMENT_PREFIX}{model.name} version {model.version}")
     plpy.execute(f"COMMENT ON FUNCTION {signature} IS {comment}")
     # Using a model is a right of its own: sqlml_user has it, PUBLIC does not.
     plpy.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
@@ -140,6 +158,8 @@ _COMMENT_PREFIX = "sqlml model "
 
 @dataclass(frozen=True)
 class _ExistingFunction:
+    schema: str
+    name: str
     signature: str  # as regprocedure prints it, quoted: usable in DROP FUNCTION
     arguments: str
     returns: str
@@ -147,33 +167,39 @@ class _ExistingFunction:
     comment: str
 
     def belongs_to(self, model: str) -> bool:
-        return self.owned and self.comment.startswith(f"{_COMMENT_PREFIX}{model} version ")
+        marker = re.escape(f"{_COMMENT_PREFIX}{model} version ")
+        return self.owned and re.fullmatch(marker + r"\d+", self.comment) is not None
 
 
-def _schema_and_name(plpy: Any, qualified: str) -> tuple[str, str]:
-    row = plpy.execute(
-        plpy.prepare("SELECT (parse_ident($1))[1] AS s, (parse_ident($1))[2] AS n", ["text"]),
-        [qualified],
-    )[0]
-    return row["s"], row["n"]
+_FUNCTIONS = (
+    "SELECT n.nspname AS schema, p.proname AS name, p.oid::regprocedure::text AS signature, "
+    "pg_get_function_identity_arguments(p.oid) AS arguments, "
+    "pg_get_function_result(p.oid) AS returns, "
+    "p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS owned, "
+    "coalesce(obj_description(p.oid, 'pg_proc'), '') AS comment "
+    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+)
 
 
 def _existing_functions(plpy: Any, schema: str, name: str) -> list[_ExistingFunction]:
-    rows = plpy.execute(
-        plpy.prepare(
-            "SELECT p.oid::regprocedure::text AS signature, "
-            "pg_get_function_identity_arguments(p.oid) AS arguments, "
-            "pg_get_function_result(p.oid) AS returns, "
-            "p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS owned, "
-            "coalesce(obj_description(p.oid, 'pg_proc'), '') AS comment "
-            "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = $1 AND p.proname = $2",
-            ["text", "text"],
-        ),
-        [schema, name],
+    plan = plpy.prepare(_FUNCTIONS + "WHERE n.nspname = $1 AND p.proname = $2", ["text", "text"])
+    return _as_functions(plpy.execute(plan, [schema, name]))
+
+
+def _made_for(plpy: Any, model: str) -> list[_ExistingFunction]:
+    """Every function sqlml made for the model, in any schema, whatever its name."""
+    plan = plpy.prepare(
+        _FUNCTIONS + "WHERE starts_with(obj_description(p.oid, 'pg_proc'), $1)", ["text"]
     )
+    found = _as_functions(plpy.execute(plan, [f"{_COMMENT_PREFIX}{model} version "]))
+    return [f for f in found if f.belongs_to(model)]
+
+
+def _as_functions(rows: Any) -> list[_ExistingFunction]:
     return [
         _ExistingFunction(
+            r["schema"],
+            r["name"],
             r["signature"],
             ", ".join(a.strip() for a in r["arguments"].split(",")) if r["arguments"] else "",
             r["returns"],
@@ -191,24 +217,16 @@ def _check_may_create_in(plpy: Any, schema: str) -> None:
         raise PermissionDeniedError(f"FUNCTION: you may not create functions in schema {schema!r}")
 
 
-def drop_model_functions(plpy: Any, model: ModelVersion) -> None:
-    """Drop the model's functions, and nothing that is not one of them."""
-    places = [
-        (SCHEMA, naming.predict_function(model.name, proba, batch))
-        for proba in (False, True)
-        for batch in (False, True)
-    ]
-    if model.function_name:
-        places.append((model.metadata.get("function_schema", "public"), model.function_name))
-    for schema, name in places:
-        for existing in _existing_functions(plpy, schema, name):
-            if existing.belongs_to(model.name):
-                plpy.execute(f"DROP FUNCTION {existing.signature}")
+def drop_model_functions(plpy: Any, name: str) -> None:
+    """Drop every function made for the model, and nothing that is not one of them."""
+    for existing in _made_for(plpy, name):
+        plpy.execute(f"DROP FUNCTION {existing.signature}")
 
 
 def drop_model(plpy: Any, name: str) -> None:
     catalog = Catalog(SpiExecutor(plpy))
-    drop_model_functions(plpy, catalog.get(name))
+    catalog.get(name)
+    drop_model_functions(plpy, name)
     catalog.drop(name)
 
 

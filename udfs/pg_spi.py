@@ -54,7 +54,7 @@ def server_error(plpy: Any, message: str, sqlstate: str) -> Exception:
 class SpiExecutor:
     """Runs the catalog's ``?``-parameterised SQL through SPI."""
 
-    blob_type = "BYTEA"
+    engine = "postgres"
 
     def __init__(self, plpy: Any):
         self.plpy = plpy

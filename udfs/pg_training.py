@@ -100,7 +100,9 @@ def train_model(
     if function_name:
         (schema,) = plpy.execute("SELECT current_schema() AS s")[0].values()
         metadata["function_schema"] = schema
-    version = Catalog(SpiExecutor(plpy)).add_version(name, trained.onnx, metadata, function_name)
+    version = Catalog(SpiExecutor(plpy)).add_version(
+        name, trained.onnx, metadata, function_name, request.replace
+    )
     # Creating PL/Python functions needs the installer's rights: a SECURITY DEFINER
     # function does it from the catalog alone, running none of the caller's SQL.
     plpy.execute(plpy.prepare("SELECT sqlml._install_model_functions($1)", ["text"]), [name])

@@ -43,6 +43,9 @@ class TrainRequest:
     # What the statement said beside training (a compatibility form's clauses, BigQuery's
     # TRANSFORM, ...): kept with the model as metadata["annotations"], never interpreted here.
     annotations: dict[str, Any] = field(default_factory=dict)
+    # Whether a model of this name may get a new version (CREATE OR REPLACE): checked where
+    # the version is stored, so of concurrent CREATE MODELs of one name only one stores.
+    replace: bool = False
 
     def to_json(self) -> str:
         """The request as a server reads it back (from_json); the server finds the column

@@ -65,10 +65,16 @@ class Backend(ABC):
 
     @abstractmethod
     def add_model_version(
-        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+        self,
+        name: str,
+        onnx: bytes,
+        metadata: dict[str, Any],
+        function_name: str | None,
+        replace: bool,
     ) -> int:
         """Store an already trained model as the model's new in-use version (copy-model,
-        and later IMPORT MODEL and the registry), with its engine functions."""
+        and later IMPORT MODEL and the registry), with its engine functions; without
+        ``replace`` a model of that name must not exist (ModelExistsError)."""
 
     @abstractmethod
     def drop_model(self, name: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import uuid
 import warnings
@@ -14,9 +15,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from sqlml import catalog_upgrade
 from sqlml._udfs_loader import load_engine_module, udfs
 from sqlml.backends.base import Backend, Progress, TrainRequest
-from sqlml.errors import BackendError
+from sqlml.errors import BackendError, DatabaseInUseError
 
 Catalog = udfs.catalog.Catalog
 ModelVersion = udfs.catalog.ModelVersion
@@ -31,7 +33,7 @@ _PREDICTORS = PredictorCache()
 
 
 class _DuckDBExecutor:
-    blob_type = "BLOB"
+    engine = "duckdb"
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
@@ -102,9 +104,26 @@ class DuckDBBackend(Backend):
         self.catalog = Catalog(_DuckDBExecutor(con))
         self._loader_catalog = Catalog(_DuckDBExecutor(self._loader))
         with self.transaction():
+            catalog_upgrade.upgrade_duckdb(self.catalog.db)
             self.catalog.create()
         self._host = _HOSTS.setdefault(self._instance(), _FunctionHost())
         self.sync_models()
+
+    @classmethod
+    def open(cls, path: str) -> DuckDBBackend:
+        """A database file (or :memory:) of this process's own."""
+        try:
+            con = duckdb.connect(path)
+        except duckdb.IOException as error:
+            if "Could not set lock" not in str(error):
+                raise
+            held = re.search(r"Conflicting lock is held in (.*?)(?:\. See|$)", str(error))
+            holder = held.group(1) if held else "another process"
+            raise DatabaseInUseError(
+                f"{path} is open in {holder}: DuckDB lets one process at a time open a file "
+                "for writing. Close it there and connect again"
+            ) from None
+        return cls(con, owns_connection=True)
 
     def _instance(self) -> tuple[str, str]:
         """Which database this is: its file (or :memory:) and the id its catalog was given."""
@@ -165,13 +184,20 @@ class DuckDBBackend(Backend):
         # The rows go to train() with no other reference, so it can free them once they
         # are converted (measured: 1,150 → 1,040 MiB peak for 1M rows of 20 columns).
         trained = udfs.train.train(self.con.sql(query_sql).to_arrow_table(), request, progress)
-        return self.add_model_version(name, trained.onnx, trained.metadata, function_name)
+        return self.add_model_version(
+            name, trained.onnx, trained.metadata, function_name, request.replace
+        )
 
     def add_model_version(
-        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+        self,
+        name: str,
+        onnx: bytes,
+        metadata: dict[str, Any],
+        function_name: str | None,
+        replace: bool,
     ) -> int:
         with self.transaction():
-            version = self.catalog.add_version(name, onnx, metadata, function_name)
+            version = self.catalog.add_version(name, onnx, metadata, function_name, replace)
         self.sync_models()
         return version
 

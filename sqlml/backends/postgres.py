@@ -20,7 +20,7 @@ from sqlml.result import RowsResult
 
 
 class _PsycopgExecutor:
-    blob_type = "BYTEA"
+    engine = "postgres"
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn

@@ -25,13 +25,18 @@ class ServerModels(Backend):
         return bool(self.catalog.db.run("SELECT 1 FROM pg_proc WHERE proname = ?", [name]))
 
     def add_model_version(
-        self, name: str, onnx: bytes, metadata: dict[str, Any], function_name: str | None
+        self,
+        name: str,
+        onnx: bytes,
+        metadata: dict[str, Any],
+        function_name: str | None,
+        replace: bool,
     ) -> int:
         metadata = dict(metadata)
         if function_name:
             metadata["function_schema"] = self._value("SELECT current_schema()")
         with self.transaction():
-            version = self.catalog.add_version(name, onnx, metadata, function_name)
+            version = self.catalog.add_version(name, onnx, metadata, function_name, replace)
             self._value("SELECT sqlml._install_model_functions(?)", [name])
         return version
 

@@ -39,10 +39,7 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         if node.args.get("if_not_exists"):
             return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
         if not node.args.get("replace"):
-            raise ModelExistsError(
-                f"model {name!r} already exists; use CREATE OR REPLACE MODEL to train a new "
-                "version, or CREATE MODEL IF NOT EXISTS"
-            )
+            raise udfs.catalog.model_exists(name)
     query = node.args.get("query")
     projections, sources = node.args.get("transform"), node.args.get("features")
     if projections and sources:
@@ -80,9 +77,15 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         options=clauses.options,
         annotations=clauses.annotations,
         exclude=tuple(excluded),
+        replace=bool(node.args.get("replace")),
     )
     assert query_sql is not None  # only Redshift's bring-your-own-model has none: refused
-    version = backend.create_model(name, query_sql, request, function_name, session.progress)
+    try:
+        version = backend.create_model(name, query_sql, request, function_name, session.progress)
+    except ModelExistsError:
+        if node.args.get("if_not_exists"):  # another session stored it meanwhile
+            return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
+        raise
     model = catalog.get(name, version)
     metric = udfs.metrics.primary_metric(model.task)
     session.progress(f"model {name} version {version} is ready")
@@ -122,6 +125,7 @@ def _clauses(node: ml.CreateModel, session: Session, query_sql: str | None) -> T
 
 
 def _check_function_name(session: Session, model: str, function_name: str) -> None:
+    udfs.naming.check_identifier(function_name, "FUNCTION")
     owner = session.backend.catalog.owner_of_function(function_name)
     if owner is not None and owner != model:
         raise ModelExistsError(

@@ -16,6 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sqlml.errors", "sqlml.version"),
     ("udfs", "udfs.*"),  # what runs inside the database
     ("sqlml._udfs_loader",),
+    ("sqlml.catalog_upgrade",),
     ("sqlml.result",),
     ("sqlml.dialects", "sqlml.dialects.*"),
     ("sqlml.statements",),

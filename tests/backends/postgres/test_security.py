@@ -188,7 +188,9 @@ def test_batch_answers_cannot_forge_an_array(pg, alice, alice_model):
 def _forge(alice: psycopg.Connection, name: str, function: str, schema: str) -> None:
     """alice, who may write the catalog, describes a model whose FUNCTION is someone else's."""
     alice.execute(
-        "INSERT INTO sqlml.model_registry SELECT %s, 1, %s, now(), now()", [name, function]
+        "INSERT INTO sqlml.model_registry (name, current_version, function_name, created_at, "
+        "updated_at) SELECT %s, 1, %s, now(), now()",
+        [name, function],
     )
     alice.execute(
         "INSERT INTO sqlml.model_versions SELECT %s, 1, task, algorithm, target, metric_name, "
@@ -201,8 +203,8 @@ def _forge(alice: psycopg.Connection, name: str, function: str, schema: str) -> 
 def _unforge(pg: psycopg.Connection, name: str) -> None:
     for signature in functions_named(pg, f"sqlml\\_%\\_{name}\\_%"):
         pg.execute(f"DROP FUNCTION {signature}")
-    pg.execute("DELETE FROM sqlml.model_registry WHERE name = %s", [name])
-    pg.execute("DELETE FROM sqlml.model_versions WHERE name = %s", [name])
+    for table in ("model_objects", "model_versions", "model_registry"):
+        pg.execute(f"DELETE FROM sqlml.{table} WHERE name = %s", [name])
 
 
 def test_drop_model_cannot_drop_a_function_the_caller_could_not(pg, alice, alice_model):
