@@ -142,9 +142,17 @@ class Connection:
         self.backend.sync_models()
         used: dict[str, str] = {}  # engine function → model, for errors about PREDICT
         try:
-            return self._dispatch(statement, params, used)
+            with _deep_recursion():
+                return self._dispatch(statement, params, used)
         except SqlmlError:
             raise
+        except RecursionError:
+            raise SqlmlSyntaxError(
+                "the statement nests too deeply (sqlml parses about 1,000 levels of "
+                "parentheses or subqueries)",
+                statement.line,
+                statement.column,
+            ) from None
         except _ENGINE_ERRORS as error:
             raise self._explain_engine_error(error, used, statement) from error
 
@@ -270,6 +278,21 @@ HANDLERS: dict[type[ml.MLStatement], Handler] = {
 
 def _run_statement(statement: ml.MLStatement, session: Session) -> Result:
     return HANDLERS[type(statement)](statement, session)
+
+
+# sqlglot parses and writes SQL recursively, about 15 Python frames a level of nesting:
+# Python's default limit (1,000) stops it at some 40 levels of parentheses.
+_RECURSION_LIMIT = 16_000
+
+
+@contextlib.contextmanager
+def _deep_recursion() -> Iterator[None]:
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, _RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def connect(

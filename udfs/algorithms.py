@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlml.errors import UnknownOptionError, UnsupportedError, close_matches
 
+from .option_ranges import OWN, check_hyperparameter, checked
+
 # OPTIONS that steer sqlml itself rather than the algorithm.
 RESERVED_OPTIONS = ("test_size", "seed", "max_rows", "time_budget", "trials", "search")
 _SEARCH_OPTIONS = ("time_budget", "trials", "search")
@@ -62,13 +64,14 @@ class Algorithm:
         known: set[str] = set()
         for task in self.tasks:
             known.update(self.factory(task)().get_params())
-        for key in hyperparameters:
+        for key, value in hyperparameters.items():
             if key not in known:
                 raise UnknownOptionError(
                     f"unknown option {key!r} for USING {self.name}."
                     f"{close_matches(key, [*known, *RESERVED_OPTIONS])}"
                     f" Options of {self.name}: {', '.join(sorted(known))}"
                 )
+            check_hyperparameter(key, value)
 
     def estimator(self, task: str, hyperparameters: dict[str, Any], seed: int) -> Any:
         if task not in self.tasks:
@@ -140,8 +143,12 @@ def algorithm(name: str) -> Algorithm:
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(sqlml's own settings, the algorithm's hyperparameters)."""
-    own = {k: v for k, v in options.items() if k in RESERVED_OPTIONS}
+    """(sqlml's own settings, checked, the algorithm's hyperparameters)."""
+    own = {
+        k: checked(k, v, OWN[k]) if k in OWN else v
+        for k, v in options.items()
+        if k in RESERVED_OPTIONS
+    }
     hyper = {k: v for k, v in options.items() if k not in RESERVED_OPTIONS}
     searched = [k for k, v in hyper.items() if isinstance(v, list)]
     if searched or any(k in own for k in _SEARCH_OPTIONS):

@@ -76,8 +76,6 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     own, hyperparameters = split_options(request.options)
     algo = algorithm(request.algorithm)
     test_size = float(own.get("test_size", DEFAULT_TEST_SIZE))
-    if not 0 <= test_size < 1:
-        raise UnknownOptionError(f"test_size must be at least 0 and below 1, not {test_size}")
     seed = int(own.get("seed", DEFAULT_SEED))
 
     request.target = _resolve(table.column_names, request.target, "target column")
@@ -225,7 +223,20 @@ def _rows_with_target(table: pa.Table, target: str) -> pa.Table:
         raise InvalidTrainingDataError(f"target column {target!r} is NULL in every row")
     if column.null_count:
         table = table.filter(pc.is_valid(column))
+    _refuse_infinities(table)
     return table
+
+
+def _refuse_infinities(table: pa.Table) -> None:
+    """An infinity (x / 0.0 in some engines) is neither a value to learn from nor missing:
+    the column is named, and the user says which it is."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_floating(column.type) and pc.any(pc.is_inf(column)).as_py():
+            rows = pc.sum(pc.is_inf(column)).as_py()
+            raise InvalidTrainingDataError(
+                f"column {name!r} is infinite in {rows} row(s): make those NULL (NULLIF, "
+                "CASE WHEN isinf(...)) or leave the rows out"
+            )
 
 
 def _features(table: pa.Table, request: TrainRequest) -> list[Feature]:

@@ -68,7 +68,14 @@ class RedshiftGrammar(GrammarPieces):
         if token is None or token.token_type in ends:
             self._fail(f"Expected a value for {clause}", self._prev)
         if token.token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.DASH):
-            return literal_value(self._parse_unary())
+            node = self._parse_unary()
+            try:
+                return literal_value(node)
+            except (TypeError, ValueError):
+                self._fail(
+                    f"Expected one value for {clause}, not {node.sql() if node else token.text}",
+                    token,
+                )
         self._advance()
         return token.text.upper()
 
