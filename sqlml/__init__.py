@@ -22,10 +22,12 @@ from sqlml.errors import (
     ModelNotFoundError,
     NameTooLongError,
     PermissionDeniedError,
+    ReadOnlyError,
     SqlmlError,
     SqlmlSyntaxError,
     UnknownOptionError,
     UnsupportedError,
+    WrongThreadError,
 )
 from sqlml.version import __version__
 
@@ -45,10 +47,12 @@ __all__ = [
     "ModelNotFoundError",
     "NameTooLongError",
     "PermissionDeniedError",
+    "ReadOnlyError",
     "SqlmlError",
     "SqlmlSyntaxError",
     "UnknownOptionError",
     "UnsupportedError",
+    "WrongThreadError",
     "__version__",
     "connect",
 ]

@@ -49,17 +49,22 @@ def render(script: str, engine: str) -> str:
     return re.sub(r"^@CATALOG_TABLES@$", lambda _: tables, script, flags=re.MULTILINE)
 
 
-def upgrade_duckdb(executor: udfs.catalog.Executor) -> None:
-    """Bring a DuckDB file's catalog to this release (the caller holds the transaction)."""
+def layout_of_duckdb(executor: udfs.catalog.Executor) -> str | None:
+    """The catalog layout a DuckDB file has (catalog_info's schema_version), None if none."""
     if not executor.run(
         "SELECT 1 FROM information_schema.tables "
         "WHERE table_schema = 'sqlml' AND table_name = 'catalog_info'"
     ):
-        return  # a new catalog
+        return None
     rows = executor.run("SELECT value FROM sqlml.catalog_info WHERE key = 'schema_version'")
-    layout = rows[0][0] if rows else "1"
-    if layout == udfs.catalog.SCHEMA_VERSION:
-        return
+    return rows[0][0] if rows else "1"
+
+
+def upgrade_duckdb(executor: udfs.catalog.Executor) -> None:
+    """Bring a DuckDB file's catalog to this release (the caller holds the transaction)."""
+    layout = layout_of_duckdb(executor)
+    if layout is None or layout == udfs.catalog.SCHEMA_VERSION:
+        return  # a new catalog, or one of this release
     release = RELEASE_OF_SCHEMA.get(layout)
     chain = upgrade_path(release) if release else []
     if not chain:

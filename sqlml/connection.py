@@ -117,6 +117,12 @@ class Connection:
         """Run an already-parsed sqlml statement (the function forms in PostgreSQL use it)."""
         return Cursor(_run_statement(statement, self._session))
 
+    def cursor(self) -> Connection:
+        """A connection to the same database for another thread (as duckdb's and DB-API's
+        cursor()): models and catalog shared, statements and results its own. A DuckDB
+        connection belongs to the first thread that runs a statement on it."""
+        return Connection(self.backend.cursor(), self._progress, self.read)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -139,6 +145,7 @@ class Connection:
         return statements
 
     def _run(self, statement: Statement, params: Sequence[Any] | dict | None) -> Result:
+        self.backend.begin_statement()
         self.backend.sync_models()
         used: dict[str, str] = {}  # engine function → model, for errors about PREDICT
         try:
@@ -296,31 +303,43 @@ def _deep_recursion() -> Iterator[None]:
 
 
 def connect(
-    target: Target = ":memory:", *, progress: bool | Progress = False, read: str | None = None
+    target: Target = ":memory:",
+    *,
+    progress: bool | Progress = False,
+    read: str | None = None,
+    read_only: bool = False,
 ) -> Connection:
     """A file path or ``:memory:`` (DuckDB), a ``postgresql://`` DSN, or an open duckdb
     or psycopg connection. ``read`` names the dialect scripts are written in (bigquery,
-    redshift, postgres, duckdb): their statements are transpiled to the engine's."""
+    redshift, postgres, duckdb): their statements are transpiled to the engine's.
+    ``read_only`` opens a DuckDB file for reading, which several processes may do at once."""
     if read is not None:
         ml_dialect(read)  # an unknown dialect fails before anything is opened
-    return Connection(_backend(target), progress, read)
+    return Connection(_backend(target, read_only), progress, read)
 
 
-def _backend(target: Target) -> Backend:
+def _backend(target: Target, read_only: bool) -> Backend:
     import duckdb
 
     from sqlml.backends.duckdb import DuckDBBackend
 
+    is_dsn = isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+    if read_only and (is_dsn or not isinstance(target, str | PathLike)):
+        raise TypeError(
+            "read_only=True opens a DuckDB file by its path (an open duckdb connection says "
+            "for itself whether it is read-only; on PostgreSQL, grant the role only what it "
+            "may do)"
+        )
     if isinstance(target, duckdb.DuckDBPyConnection):
         return DuckDBBackend(target, owns_connection=False)
-    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+    if is_dsn:
         from sqlml.backends import postgres
 
-        return postgres.connect(target)
+        return postgres.connect(cast(str, target))
     if type(target).__module__.startswith("psycopg"):  # psycopg is not imported for DuckDB
         from sqlml.backends.postgres import PostgresBackend
 
         return PostgresBackend(cast("psycopg.Connection[Any]", target), owns_connection=False)
     if isinstance(target, str | PathLike):
-        return DuckDBBackend.open(str(target))
+        return DuckDBBackend.open(str(target), read_only)
     raise TypeError(f"sqlml.connect() takes a path, ':memory:' or a connection, not {target!r}")

@@ -86,6 +86,19 @@ class DatabaseInUseError(SqlmlError, RuntimeError):
     sqlstate = "55006"
 
 
+class ReadOnlyError(SqlmlError, PermissionError):
+    """A statement that writes, on a connection opened read-only."""
+
+    sqlstate = "25006"
+
+
+class WrongThreadError(SqlmlError, RuntimeError):
+    """A connection used from a thread other than its own (DuckDB runs one statement at a
+    time per connection: each thread takes its own with ``cursor()``)."""
+
+    sqlstate = "55000"
+
+
 class BackendError(SqlmlError, RuntimeError):
     """The database engine rejected a statement sqlml generated or passed through.
 

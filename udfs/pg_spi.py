@@ -14,6 +14,7 @@ from typing import Any
 from sqlml.errors import SqlmlError
 
 SCHEMA = "sqlml"
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def call(plpy: Any, function: Any, *args: Any) -> Any:
@@ -23,12 +24,19 @@ def call(plpy: Any, function: Any, *args: Any) -> Any:
     except SqlmlError as error:
         raise server_error(plpy, str(error), error.sqlstate) from None
     except plpy.SPIError as error:
-        # A sqlml error raised by a function this one called through SQL: pass it on as
-        # it was, rather than as the SQL call that failed.
         message = str(error)
-        if not message.startswith("sqlml: "):
-            raise
-        raise server_error(plpy, message.removeprefix("sqlml: "), error.sqlstate) from None
+        if message.startswith("sqlml: "):
+            # A sqlml error raised by a function this one called through SQL: pass it on
+            # as it was, rather than as the SQL call that failed.
+            raise server_error(plpy, message.removeprefix("sqlml: "), error.sqlstate) from None
+        if error.sqlstate == INSUFFICIENT_PRIVILEGE:
+            # SQL that sqlml ran for the caller (a training query, a catalog change) that
+            # the caller's role may not run: sqlml's PermissionDeniedError, not SPI's.
+            role = plpy.execute("SELECT current_user AS role")[0]["role"]
+            raise server_error(
+                plpy, f"{message} (sqlml runs it with the rights of role {role})", error.sqlstate
+            ) from None
+        raise
 
 
 _ERROR_CLASSES: dict[int, type] = {}

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqlml._udfs_loader import udfs
+from sqlml.errors import UnsupportedError
 from sqlml.result import Result
 
 Progress = Callable[[str], None]
@@ -97,6 +98,14 @@ class Backend(ABC):
     def function_exists(self, name: str) -> bool:
         """Whether the engine already has a function of that name (not one of ours)."""
         return False
+
+    def begin_statement(self) -> None:
+        """Called as each statement starts, in the caller's thread (DuckDB checks it)."""
+        return None
+
+    def cursor(self) -> Backend:
+        """Another connection to the same database, for use in another thread."""
+        raise UnsupportedError(f"a {self.name} connection here has no cursor()")
 
     @abstractmethod
     def close(self) -> None: ...

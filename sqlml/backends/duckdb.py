@@ -18,7 +18,13 @@ import pyarrow as pa
 from sqlml import catalog_upgrade
 from sqlml._udfs_loader import load_engine_module, udfs
 from sqlml.backends.base import Backend, Progress, TrainRequest
-from sqlml.errors import BackendError, DatabaseInUseError
+from sqlml.errors import (
+    BackendError,
+    DatabaseInUseError,
+    ReadOnlyError,
+    SqlmlError,
+    WrongThreadError,
+)
 
 Catalog = udfs.catalog.Catalog
 ModelVersion = udfs.catalog.ModelVersion
@@ -43,18 +49,32 @@ class _DuckDBExecutor:
 
 
 class DuckDBResult:
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self._con = con
-        self.description = con.description
+    """The pending result of a connection's last statement. DuckDB keeps one per
+    connection, so a result that a later statement replaced is refused, never read."""
+
+    def __init__(self, backend: DuckDBBackend):
+        self._backend = backend
+        self._con = backend.con
+        self._statement = backend.statements
+        self.description = self._con.description
+
+    def _live(self) -> duckdb.DuckDBPyConnection:
+        if self._backend.statements != self._statement:
+            raise SqlmlError(
+                "this result was replaced by a later statement on the same connection: "
+                "fetch a result before running the next statement, or give each its own "
+                "connection with cursor()"
+            )
+        return self._con
 
     def fetchone(self) -> tuple | None:
-        return self._con.fetchone() if self.description else None
+        return self._live().fetchone() if self.description else None
 
     def fetchmany(self, size: int) -> list[tuple]:
-        return self._con.fetchmany(size) if self.description else []
+        return self._live().fetchmany(size) if self.description else []
 
     def fetchall(self) -> list[tuple]:
-        return self._con.fetchall() if self.description else []
+        return self._live().fetchall() if self.description else []
 
     def arrow(self) -> pa.Table:
         if not self.description:
@@ -62,7 +82,7 @@ class DuckDBResult:
         with warnings.catch_warnings():
             # DuckDB warns that a DB-API result costs one more copy than a relation.
             warnings.simplefilter("ignore", UserWarning)
-            return self._con.to_arrow_table()
+            return self._live().to_arrow_table()
 
 
 @dataclass(frozen=True)
@@ -76,44 +96,79 @@ class _Registered:
 
 @dataclass
 class _FunctionHost:
-    """The model functions of one database instance.
+    """The model functions of one database instance, and its writers' lock.
 
     DuckDB shares a registered Python function with every connection to the same database,
     and a call of it crashes the process once the connection that registered it has closed.
     So every sqlml connection to a database keeps to one list, and a connection removes what
     it registered before it closes; the others register those again on their next statement.
+    The connections of one process write the catalog one at a time: DuckDB would let two
+    transactions race and fail the second with a write conflict.
     """
 
     registered: dict[str, _Registered] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 _HOSTS: dict[tuple[str, str], _FunctionHost] = {}
+# Connections being opened in several threads at once make or upgrade the catalog in turn.
+_OPENING = threading.Lock()
 
 
 class DuckDBBackend(Backend):
     name = "duckdb"
+    _host: _FunctionHost
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, owns_connection: bool):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        owns_connection: bool,
+        parent: DuckDBBackend | None = None,
+    ):
         self.con = con
         self._owns = owns_connection
         self._in_transaction = False
+        self._thread: int | None = None  # the thread the connection belongs to, once used
+        self.statements = 0  # how many statements it has begun: results check it
         # The UDFs load models through their own cursor: the main connection is busy
         # running the query that called them.
         self._loader = con.cursor()
         self._loading = threading.Lock()
         self.catalog = Catalog(_DuckDBExecutor(con))
         self._loader_catalog = Catalog(_DuckDBExecutor(self._loader))
+        self.read_only = bool(
+            con.execute(
+                "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+            ).fetchall()[0][0]
+        )
+        if parent is not None:
+            self._host = parent._host
+        else:
+            with _OPENING:
+                self._open_catalog()
+                self._host = _HOSTS.setdefault(self._instance(), _FunctionHost())
+        self.sync_models()
+
+    def _open_catalog(self) -> None:
+        if self.read_only:
+            # Nothing can be written: the catalog must be there, in this release's layout.
+            layout = catalog_upgrade.layout_of_duckdb(self.catalog.db)
+            if layout != udfs.catalog.SCHEMA_VERSION:
+                made = "has no sqlml catalog" if layout is None else "has an older sqlml catalog"
+                raise ReadOnlyError(
+                    f"this database {made} and is open read-only: open it once for "
+                    "writing (sqlml.connect(path)) so that sqlml can make or upgrade it"
+                )
+            return
         with self.transaction():
             catalog_upgrade.upgrade_duckdb(self.catalog.db)
             self.catalog.create()
-        self._host = _HOSTS.setdefault(self._instance(), _FunctionHost())
-        self.sync_models()
 
     @classmethod
-    def open(cls, path: str) -> DuckDBBackend:
+    def open(cls, path: str, read_only: bool = False) -> DuckDBBackend:
         """A database file (or :memory:) of this process's own."""
         try:
-            con = duckdb.connect(path)
+            con = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as error:
             if "Could not set lock" not in str(error):
                 raise
@@ -121,9 +176,28 @@ class DuckDBBackend(Backend):
             holder = held.group(1) if held else "another process"
             raise DatabaseInUseError(
                 f"{path} is open in {holder}: DuckDB lets one process at a time open a file "
-                "for writing. Close it there and connect again"
+                "for writing, and readers only while no process writes it. Close it there "
+                "and connect again; processes that only read can share the file with "
+                "sqlml.connect(path, read_only=True)"
             ) from None
         return cls(con, owns_connection=True)
+
+    def cursor(self) -> DuckDBBackend:
+        """Another connection to the same database, for another thread: the models and the
+        catalog are shared, the pending result and the transaction are its own."""
+        return DuckDBBackend(self.con.cursor(), owns_connection=True, parent=self)
+
+    def begin_statement(self) -> None:
+        current = threading.get_ident()
+        if self._thread is None:
+            self._thread = current
+        elif self._thread != current:
+            raise WrongThreadError(
+                "this DuckDB connection belongs to another thread (the first that ran a "
+                "statement on it), and DuckDB runs one statement at a time per connection: "
+                "give each thread its own with connection.cursor()"
+            )
+        self.statements += 1
 
     def _instance(self) -> tuple[str, str]:
         """Which database this is: its file (or :memory:) and the id its catalog was given."""
@@ -137,14 +211,15 @@ class DuckDBBackend(Backend):
         if rows:
             return path, rows[0][0]
         instance = uuid.uuid4().hex
-        self.con.execute("INSERT INTO sqlml.catalog_info VALUES ('instance_id', ?)", [instance])
+        if not self.read_only:
+            self.con.execute("INSERT INTO sqlml.catalog_info VALUES ('instance_id', ?)", [instance])
         return path, instance
 
     # -- running SQL ---------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> DuckDBResult:
         self.con.execute(sql, params)
-        return DuckDBResult(self.con)
+        return DuckDBResult(self)
 
     def describe(self, sql: str) -> list[tuple[str, str]]:
         relation = self.con.sql(sql)
@@ -156,16 +231,30 @@ class DuckDBBackend(Backend):
         if self._in_transaction:
             yield
             return
-        self.con.execute("BEGIN TRANSACTION")
-        self._in_transaction = True
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
-            self._in_transaction = False
-        self.con.execute("COMMIT")
+        self._check_writable()
+        with self._host_lock():
+            self.con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_transaction = False
+            self.con.execute("COMMIT")
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                "this connection is read-only: models and feature tables are made, changed "
+                "and dropped on a connection opened for writing (sqlml.connect(path))"
+            )
+
+    def _host_lock(self) -> threading.RLock | contextlib.nullcontext[None]:
+        # While the connection is being opened it has no host yet: _OPENING serialises that.
+        host = getattr(self, "_host", None)
+        return host.lock if host is not None else contextlib.nullcontext()
 
     # -- models ------------------------------------------------------------------------
 
@@ -177,6 +266,7 @@ class DuckDBBackend(Backend):
         function_name: str | None,
         progress: Progress,
     ) -> int:
+        self._check_writable()  # before training, not after it
         columns = self.describe(query_sql)
         udfs.train.check_columns([c for c, _ in columns], request)
         request.sql_types = dict(columns)
@@ -238,6 +328,10 @@ class DuckDBBackend(Backend):
         return predictor
 
     def sync_models(self) -> None:
+        with self._host.lock:
+            self._sync_models()
+
+    def _sync_models(self) -> None:
         rows = self.con.execute(
             "SELECT r.name, r.current_version, v.onnx_sha256, r.function_name "
             "FROM sqlml.model_registry r JOIN sqlml.model_versions v "

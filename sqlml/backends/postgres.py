@@ -15,7 +15,7 @@ import psycopg
 from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Progress, TrainRequest
 from sqlml.backends.server import ServerModels
-from sqlml.errors import BackendError, SqlmlError, from_server
+from sqlml.errors import BackendError, PermissionDeniedError, SqlmlError, from_server
 from sqlml.result import RowsResult
 
 
@@ -65,13 +65,8 @@ class PostgresBackend(ServerModels):
         self.conn = conn
         self._owns = owns_connection
         self._progress: Progress | None = None
+        _check_installed(conn)
         conn.add_notice_handler(self._on_notice)
-        installed = conn.execute("SELECT to_regclass('sqlml.model_registry')").fetchone()
-        if installed is None or installed[0] is None:
-            raise SqlmlError(
-                "sqlml is not installed in this database: run `sqlml install <dsn>` "
-                "as a superuser first (see the README, section PostgreSQL)"
-            )
         self.catalog = udfs.catalog.Catalog(_PsycopgExecutor(conn))
 
     def _on_notice(self, diagnostic: psycopg.errors.Diagnostic) -> None:
@@ -127,10 +122,34 @@ class PostgresBackend(ServerModels):
     def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
         return self._call("SELECT sqlml.evaluate_json(%s, %s)", [name, query_sql])
 
+    def cursor(self) -> PostgresBackend:
+        """The same session for another thread: psycopg serialises a connection's use, and
+        every result is read in full before the next statement."""
+        return PostgresBackend(self.conn, owns_connection=False)
+
     def close(self) -> None:
         self.conn.remove_notice_handler(self._on_notice)
         if self._owns:
             self.conn.close()
+
+
+def _check_installed(conn: psycopg.Connection) -> None:
+    """sqlml is installed in the database, and the role may use it."""
+    role, database, installed, usable = conn.execute(
+        "SELECT current_user, current_database(), n.oid IS NOT NULL, "
+        "n.oid IS NOT NULL AND has_schema_privilege(n.oid, 'USAGE') "
+        "FROM (SELECT 1) AS one LEFT JOIN pg_namespace n ON n.nspname = 'sqlml'"
+    ).fetchone() or (None, None, False, False)
+    if not installed:
+        raise SqlmlError(
+            "sqlml is not installed in this database: run `sqlml install <dsn>` "
+            "as a superuser first (see the README, section PostgreSQL)"
+        )
+    if not usable:
+        raise PermissionDeniedError(
+            f"role {role} may not use sqlml in database {database}: an administrator "
+            f"lets it with GRANT sqlml_user TO {role}"
+        )
 
 
 def connect(dsn: str) -> PostgresBackend:
@@ -138,4 +157,8 @@ def connect(dsn: str) -> PostgresBackend:
         conn = psycopg.connect(dsn, autocommit=True)
     except psycopg.Error as error:
         raise BackendError(f"cannot connect to PostgreSQL at {dsn}: {error}") from error
-    return PostgresBackend(conn, owns_connection=True)
+    try:
+        return PostgresBackend(conn, owns_connection=True)
+    except BaseException:
+        conn.close()
+        raise

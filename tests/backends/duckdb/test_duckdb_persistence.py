@@ -48,15 +48,16 @@ def trained(db_path: Path) -> dict:
     return {"labels": labels, "probs": probs}
 
 
-def _run_elsewhere(db_path: Path, body: str) -> dict:
-    """Run ``body`` in a new Python process with ``con`` open on the file; it sets ``out``."""
+def _run_elsewhere(db_path: Path, body: str, options: str = "") -> dict:
+    """Run ``body`` in a new Python process with ``con`` open on the file (connected with
+    ``options``); it sets ``out``."""
     script = (
         textwrap.dedent(
-            """
+            f"""
         import json, sys
         import sqlml
-        con = sqlml.connect(sys.argv[1])
-        out = {}
+        con = sqlml.connect(sys.argv[1]{options})
+        out = {{}}
         """
         )
         + textwrap.dedent(body)
@@ -166,3 +167,75 @@ def test_plain_sql_with_ml_looking_words_passes_through(db_path):
         assert con.execute("SELECT predict_x(model) FROM model").fetchall() == [(2,)]
         assert con.execute("SELECT 'PREDICT(m, *)' AS s").fetchall() == [("PREDICT(m, *)",)]
         con.execute("DROP TABLE model")
+
+
+# -- read-only use (issue 10, finding 9) ------------------------------------------------
+
+
+def _labels(con: sqlml.Connection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT PREDICT(species, *) FROM penguins").fetchall()]
+
+
+def test_a_read_only_connection_predicts_shows_and_describes(db_path, trained):
+    with sqlml.connect(str(db_path), read_only=True) as con:
+        assert _labels(con) == trained["labels"]
+        assert [r[0] for r in con.execute("SELECT label FROM scored").fetchall()] == trained[
+            "labels"
+        ]
+        assert [r[0] for r in con.execute("SHOW MODELS").fetchall()] == ["species"]
+        assert con.execute("DESCRIBE MODEL species").fetchall()
+        assert con.execute("SHOW MODEL VERSIONS species").fetchall()
+    with sqlml.connect(duckdb.connect(str(db_path), read_only=True)) as wrapped:
+        assert _labels(wrapped) == trained["labels"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        f"CREATE MODEL other TARGET species OPTIONS ({FAST}) FROM penguins",
+        f"CREATE OR REPLACE MODEL species TARGET species OPTIONS ({FAST}) FROM penguins",
+        "DROP MODEL species",
+        "ALTER MODEL species SET VERSION 1",
+        "CREATE FEATURE TABLE f KEY species TIMESTAMP ts AS SELECT *, now() AS ts FROM penguins",
+    ],
+)
+def test_a_read_only_connection_refuses_what_writes(db_path, trained, statement):
+    with sqlml.connect(str(db_path), read_only=True) as con:
+        with pytest.raises(sqlml.ReadOnlyError, match="read-only"):
+            con.execute(statement)
+        assert _labels(con) == trained["labels"]  # still usable, nothing changed
+        assert [r[0] for r in con.execute("SHOW MODELS").fetchall()] == ["species"]
+
+
+def test_readers_share_a_file_and_a_writer_is_told_who_holds_it(db_path, trained):
+    with sqlml.connect(str(db_path), read_only=True) as con:
+        elsewhere = _run_elsewhere(
+            db_path,
+            'out["labels"] = [r[0] for r in con.execute("SELECT label FROM scored").fetchall()]',
+            ", read_only=True",
+        )
+        assert elsewhere["labels"] == trained["labels"]
+        assert _labels(con) == trained["labels"]
+        script = textwrap.dedent(
+            """
+            import sys, sqlml
+            try:
+                sqlml.connect(sys.argv[1])
+            except sqlml.DatabaseInUseError as error:
+                print(error)
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(db_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "is open in" in done.stdout and "read_only=True" in done.stdout
+
+
+def test_a_file_without_a_catalog_cannot_be_opened_read_only(db_path):
+    duckdb.connect(str(db_path)).execute("CREATE TABLE t AS SELECT 1 AS a").close()
+    with pytest.raises(sqlml.ReadOnlyError, match="open it once for writing"):
+        sqlml.connect(str(db_path), read_only=True)

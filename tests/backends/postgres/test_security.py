@@ -108,9 +108,19 @@ def test_alice_cannot_train_on_a_table_she_may_not_read(pg, alice, alice_model):
         ],
     )
     assert error.sqlstate == "42501"  # PostgreSQL's own insufficient_privilege
-    assert "permission denied for table secret" in error.diag.message_primary
+    # sqlml's error comes first in psql, not SPI's exception class and a traceback.
+    assert error.diag.message_primary.startswith("sqlml: permission denied for table secret")
+    assert ALICE in error.diag.message_primary
     assert catalog_rows(pg, "stolen") == (0, 0)
     assert functions_named(pg, "stolen_f") == []
+    with sqlml.connect(alice) as con, pytest.raises(sqlml.PermissionDeniedError, match="secret"):
+        con.execute(f"CREATE MODEL stolen TARGET y OPTIONS ({FAST}) AS SELECT x, w, y FROM secret")
+    assert catalog_rows(pg, "stolen") == (0, 0)
+
+
+def test_a_role_outside_sqlml_user_is_told_what_to_grant(pg, bob):
+    with pytest.raises(sqlml.PermissionDeniedError, match=f"GRANT sqlml_user TO {BOB}"):
+        sqlml.connect(pg_support.dsn_for(pg.info.dbname, BOB))
 
 
 def test_bob_needs_a_grant_to_use_a_model(pg, alice, bob, alice_model):
