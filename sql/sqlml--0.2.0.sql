@@ -130,11 +130,80 @@ RETURNS TABLE (metric text, value double precision) LANGUAGE plpython3u STABLE A
 return handoff.call(plpy, handoff.evaluate_rows, GD, model, query)
 $sqlml$;
 
--- Who may do what: sqlml_user trains, manages and uses models (GRANT sqlml_user TO role).
+-- Whether a role may replace, drop, alter or re-version a model its owner made: the owner,
+-- the owner's members and sqlml_admin may (PostgreSQL's own rule for its objects). A model
+-- whose owner is gone, or has none, is sqlml_admin's.
+CREATE OR REPLACE FUNCTION sqlml.may_manage(member name, owner text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT pg_has_role(member, 'sqlml_admin', 'MEMBER') OR coalesce(
+        (SELECT pg_has_role(member, r.oid, 'MEMBER') FROM pg_roles r WHERE r.rolname = owner),
+        false)
+$$;
+
+-- Whether the current role may see what a version's training rows looked like: it may
+-- manage the model, or read every table the training query read.
+CREATE OR REPLACE FUNCTION sqlml.may_see_statistics(model text, model_version integer)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT sqlml.may_manage(current_user, r.owner) OR coalesce((
+        SELECT bool_and(CASE WHEN to_regclass(relation) IS NULL THEN false
+                        ELSE has_table_privilege(to_regclass(relation), 'SELECT') END)
+        FROM jsonb_array_elements_text(v.metadata::jsonb -> 'training_relations') AS relation
+    ), false)
+    FROM sqlml.model_registry r JOIN sqlml.model_versions v ON v.name = r.name
+    WHERE r.name = model AND v.version = model_version
+$$;
+
+-- Models made before owners were kept are the installer's: sqlml_admin gives them away
+-- with ALTER MODEL ... OWNER TO. Their statistics move out of the metadata every user reads.
+UPDATE sqlml.model_registry SET owner = current_user WHERE owner IS NULL;
+INSERT INTO sqlml.model_statistics (name, version, feature_info)
+SELECT name, version, (metadata::jsonb -> 'feature_info')::text FROM sqlml.model_versions
+WHERE metadata::jsonb ? 'feature_info' ON CONFLICT DO NOTHING;
+UPDATE sqlml.model_versions SET metadata = (metadata::jsonb - 'feature_info')::text
+WHERE metadata::jsonb ? 'feature_info';
+
+-- The statements' rules hold for the catalog tables too: row security lets every user
+-- read the models and change only those it may manage. The SECURITY DEFINER functions
+-- (the installer's) check the session's role themselves.
+ALTER TABLE sqlml.model_registry ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS read ON sqlml.model_registry;
+CREATE POLICY read ON sqlml.model_registry FOR SELECT USING (true);
+DROP POLICY IF EXISTS own ON sqlml.model_registry;
+CREATE POLICY own ON sqlml.model_registry FOR INSERT WITH CHECK (owner = current_user);
+DROP POLICY IF EXISTS manage ON sqlml.model_registry;
+CREATE POLICY manage ON sqlml.model_registry FOR UPDATE
+    USING (sqlml.may_manage(current_user, owner)) WITH CHECK (sqlml.may_manage(current_user, owner));
+DROP POLICY IF EXISTS remove ON sqlml.model_registry;
+CREATE POLICY remove ON sqlml.model_registry FOR DELETE
+    USING (sqlml.may_manage(current_user, owner));
+
+ALTER TABLE sqlml.model_versions ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS read ON sqlml.model_versions;
+CREATE POLICY read ON sqlml.model_versions FOR SELECT USING (true);
+DROP POLICY IF EXISTS add ON sqlml.model_versions;
+CREATE POLICY add ON sqlml.model_versions FOR INSERT WITH CHECK (sqlml.may_manage(
+    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_versions.name)));
+DROP POLICY IF EXISTS remove ON sqlml.model_versions;
+CREATE POLICY remove ON sqlml.model_versions FOR DELETE USING (sqlml.may_manage(
+    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_versions.name)));
+
+ALTER TABLE sqlml.model_statistics ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS read ON sqlml.model_statistics;
+CREATE POLICY read ON sqlml.model_statistics FOR SELECT
+    USING (sqlml.may_see_statistics(name, version));
+DROP POLICY IF EXISTS add ON sqlml.model_statistics;
+CREATE POLICY add ON sqlml.model_statistics FOR INSERT WITH CHECK (sqlml.may_manage(
+    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_statistics.name)));
+
+-- Who may do what: sqlml_user trains, manages its own and uses every model (GRANT sqlml_user
+-- TO role); sqlml_admin manages every model.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sqlml FROM PUBLIC;
 GRANT USAGE ON SCHEMA sqlml TO sqlml_user;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA sqlml TO sqlml_user;
 -- catalog_info holds the install's facts, python_path among them: the installer's alone.
 REVOKE INSERT, UPDATE, DELETE ON sqlml.catalog_info FROM sqlml_user;
+-- A model's engine objects are made, recorded and dropped by the installer's functions only.
+REVOKE INSERT, UPDATE, DELETE ON sqlml.model_objects FROM sqlml_user;
+REVOKE UPDATE ON sqlml.model_versions, sqlml.model_statistics FROM sqlml_user;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sqlml TO sqlml_user;
 REVOKE ALL ON FUNCTION sqlml._float8_array_unchecked(bytea) FROM sqlml_user;

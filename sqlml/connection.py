@@ -275,6 +275,7 @@ HANDLERS: dict[type[ml.MLStatement], Handler] = {
     ml.ExplainModel: manage.explain_model,
     ml.DropModel: manage.drop_model,
     ml.AlterModelVersion: manage.alter_model_version,
+    ml.AlterModelOwner: manage.alter_model_owner,
     ml.CreateFeatureTable: feature_table_statements.create_feature_table,
     ml.RefreshFeatureTable: feature_table_statements.refresh_feature_table,
     ml.ShowFeatureTables: feature_table_statements.show_feature_tables,

@@ -86,6 +86,12 @@ class DatabaseInUseError(SqlmlError, RuntimeError):
     sqlstate = "55006"
 
 
+class TrainingTooLargeError(SqlmlError, RuntimeError):
+    """The training rows would not fit in the memory the engine has: sample them."""
+
+    sqlstate = "53200"
+
+
 class ReadOnlyError(SqlmlError, PermissionError):
     """A statement that writes, on a connection opened read-only."""
 
@@ -131,6 +137,7 @@ def from_server(sqlstate: str | None, message: str) -> SqlmlError | None:
         InputSchemaError,
         PermissionDeniedError,
         UnsupportedError,
+        TrainingTooLargeError,
     ]
     for cls in classes:
         if cls.sqlstate == sqlstate:

@@ -127,9 +127,13 @@ def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
         report("checking that the server's Python can import sqlml")
         check_server_python(conn, paths)
         with conn.transaction():
+            # sqlml_user trains and uses models; sqlml_admin also manages everyone's.
             conn.execute(
-                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sqlml_user') "
-                "THEN CREATE ROLE sqlml_user NOLOGIN; END IF; END $$"
+                "DO $$ BEGIN "
+                "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sqlml_user') "
+                "THEN CREATE ROLE sqlml_user NOLOGIN; END IF; "
+                "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sqlml_admin') "
+                "THEN CREATE ROLE sqlml_admin NOLOGIN IN ROLE sqlml_user; END IF; END $$"
             )
             if present is not None and present != version:
                 for step in catalog_upgrade.upgrade_path(present, version):
@@ -156,7 +160,10 @@ def uninstall(dsn: str, report: Report = print) -> None:
             for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
                 conn.execute("SELECT sqlml.drop_model(%s)", [name])
         conn.execute("DROP SCHEMA IF EXISTS sqlml CASCADE")
-    report("sqlml is uninstalled (role sqlml_user is kept: other databases may use it)")
+    report(
+        "sqlml is uninstalled (roles sqlml_user and sqlml_admin are kept: other databases "
+        "may use them)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover - a convenience for `python -m sqlml.install`

@@ -37,4 +37,8 @@ def copy_model(
         raise ModelExistsError(f"the target already has a function named {function}")
     metadata = {**model.metadata, "copied_from": {"model": name, "version": model.version}}
     metadata.pop("function_schema", None)
+    # The training statistics travel too, where the copier may see them.
+    statistics = source.backend.catalog.feature_info(name, model.version)
+    if statistics is not None:
+        metadata["feature_info"] = statistics
     return target.backend.add_model_version(destination, onnx, metadata, function, replace)

@@ -19,6 +19,7 @@ from sqlml.errors import (
     FeatureTableNotFoundError,
     ModelExistsError,
     ModelNotFoundError,
+    PermissionDeniedError,
     close_matches,
 )
 
@@ -75,6 +76,14 @@ def ddl(engine: str) -> list[str]:
             object_name VARCHAR NOT NULL,
             arguments VARCHAR NOT NULL,
             PRIMARY KEY (schema_name, object_name, arguments))""",
+        # What the training rows looked like (ML.FEATURE_INFO), kept apart from the
+        # metadata every user of the model reads: on PostgreSQL only roles that may read
+        # the training tables, or manage the model, see these rows.
+        f"""CREATE TABLE IF NOT EXISTS sqlml.model_statistics (
+            name VARCHAR NOT NULL{model},
+            version INTEGER NOT NULL,
+            feature_info VARCHAR NOT NULL,
+            PRIMARY KEY (name, version))""",
         # A feature table's data is a table of its own name; this row is what defines it.
         """CREATE TABLE IF NOT EXISTS sqlml.feature_tables (
             name VARCHAR PRIMARY KEY,
@@ -130,8 +139,12 @@ def _now() -> dt.datetime:
 
 
 class Catalog:
-    def __init__(self, executor: Executor):
+    def __init__(self, executor: Executor, caller: str = "current_user"):
         self.db = executor
+        # Whose rights a change is checked against (PostgreSQL): the role running the SQL,
+        # or, in sqlml's SECURITY DEFINER functions, which run as the installer, the
+        # session's role (PostgreSQL tells a definer function no other).
+        self.caller = caller
 
     def create(self) -> None:
         for statement in ddl(self.db.engine):
@@ -196,6 +209,14 @@ class Catalog:
             raise ModelNotFoundError(f"model {name!r} has no version {version}")
         return bytes(rows[0][0])
 
+    def feature_info(self, name: str, version: int) -> list[dict[str, Any]] | None:
+        """The training rows' statistics, None where the caller may not see them."""
+        rows = self.db.run(
+            "SELECT feature_info FROM sqlml.model_statistics WHERE name = ? AND version = ?",
+            [name, version],
+        )
+        return json.loads(rows[0][0]) if rows else None
+
     def owner_of_function(self, function_name: str) -> str | None:
         rows = self.db.run(
             "SELECT name FROM sqlml.model_registry WHERE function_name = ?", [function_name]
@@ -230,12 +251,14 @@ class Catalog:
         if not created:
             if not replace:
                 raise model_exists(name)
-            self._lock(name)
+            self._lock(name, "replace")
         (latest,) = self.db.run(
             "SELECT max(version) FROM sqlml.model_versions WHERE name = ?", [name]
         )[0]
         version = (latest or 0) + 1
         metric = primary_metric(metadata["task"])
+        public = {k: v for k, v in metadata.items() if k != "feature_info"}
+        statistics = metadata.get("feature_info")
         self.db.run(
             "INSERT INTO sqlml.model_versions "
             "VALUES (?, ?, ?, ?, ?, ?, CAST(? AS DOUBLE PRECISION), ?, ?, ?, ?)",
@@ -248,12 +271,20 @@ class Catalog:
                 metric,
                 metadata.get("metrics", {}).get(metric),
                 # Each version keeps its FUNCTION: SET VERSION brings it back with it.
-                json.dumps({**metadata, "function_name": function_name}, default=str),
+                json.dumps(
+                    {**public, "function_name": function_name},
+                    default=str,
+                ),
                 onnx,
                 hashlib.sha256(onnx).hexdigest(),
                 now,
             ],
         )
+        if statistics is not None:
+            self.db.run(
+                "INSERT INTO sqlml.model_statistics VALUES (?, ?, ?)",
+                [name, version, json.dumps(statistics, default=str)],
+            )
         self.db.run(
             "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
             "updated_at = ? WHERE name = ?",
@@ -261,11 +292,54 @@ class Catalog:
         )
         return version
 
-    def _lock(self, name: str) -> None:
-        """Hold the model's registry row to the end of the transaction (PostgreSQL; DuckDB's
-        writers are one process, which keeps its own connections one after another)."""
-        if self.db.engine == "postgres":
-            self.db.run("SELECT 1 FROM sqlml.model_registry WHERE name = ? FOR UPDATE", [name])
+    def _lock(self, name: str, action: str) -> None:
+        """Hold the model's registry row to the end of the transaction, once the caller
+        may change the model (PostgreSQL; DuckDB has no roles, and its writers are one
+        process, which keeps its own connections one after another)."""
+        if self.db.engine != "postgres":
+            return
+        self.check_may_manage(name, action)
+        if not self.db.run(
+            "SELECT 1 FROM sqlml.model_registry WHERE name = ? FOR UPDATE", [name]
+        ):  # row security hides the row from FOR UPDATE when it changed hands meanwhile
+            self.check_may_manage(name, action)
+
+    def check_may_manage(self, name: str, action: str) -> None:
+        """Only the owner, a member of the owning role or sqlml_admin may replace, drop,
+        alter or re-version a model (PostgreSQL's rule for its own objects)."""
+        if self.db.engine != "postgres":
+            return
+        rows = self.db.run(
+            f"SELECT owner, sqlml.may_manage({self.caller}, owner), {self.caller}::text "
+            "FROM sqlml.model_registry WHERE name = ?",
+            [name],
+        )
+        if rows and not rows[0][1]:
+            owner, _, role = rows[0]
+            raise PermissionDeniedError(
+                f"model {name!r} belongs to role {owner}: only {owner}, its members and "
+                f"sqlml_admin may {action} it (role {role} may use it)"
+            )
+
+    def set_owner(self, name: str, role: str) -> None:
+        """ALTER MODEL ... OWNER TO: as PostgreSQL's ALTER ... OWNER, the caller must be
+        able to manage the model and be a member of the new owner (or sqlml_admin)."""
+        self._lock(name, "give away")
+        rows = self.db.run(
+            f"SELECT sqlml.may_manage({self.caller}, rolname) FROM pg_roles WHERE rolname = ?",
+            [role],
+        )
+        if not rows:
+            raise ModelNotFoundError(f"ALTER MODEL {name} OWNER TO: role {role!r} does not exist")
+        if not rows[0][0]:
+            raise PermissionDeniedError(
+                f"ALTER MODEL {name} OWNER TO {role}: you must be a member of role {role} "
+                "(or of sqlml_admin) to give it a model"
+            )
+        self.db.run(
+            "UPDATE sqlml.model_registry SET owner = ?, updated_at = ? WHERE name = ?",
+            [role, _now(), name],
+        )
 
     def record_objects(self, name: str, objects: list[tuple[str, str, str]]) -> None:
         """The engine objects the model has now: (schema, name, arguments) as stored."""
@@ -277,7 +351,7 @@ class Catalog:
             )
 
     def set_current(self, name: str, version: int) -> None:
-        self._lock(name)
+        self._lock(name, "change the version of")
         model = self.get(name, version)
         # Versions stored before 0.2.0 do not say their FUNCTION: the model's stays.
         function_name = model.metadata.get("function_name", model.function_name)
@@ -288,8 +362,9 @@ class Catalog:
         )
 
     def drop(self, name: str) -> None:
-        self._lock(name)
+        self._lock(name, "drop")
         self.db.run("DELETE FROM sqlml.model_objects WHERE name = ?", [name])
+        self.db.run("DELETE FROM sqlml.model_statistics WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_versions WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_registry WHERE name = ?", [name])
 

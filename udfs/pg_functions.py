@@ -65,7 +65,8 @@ def install_model_functions(plpy: Any, name: str) -> None:
     The ONNX bytes are part of each function's body: a PARALLEL SAFE function cannot use
     SPI, so it cannot read the catalog, and this way parallel workers can score rows too.
     """
-    catalog = Catalog(SpiExecutor(plpy))
+    catalog = _definer_catalog(plpy)
+    catalog.check_may_manage(name, "make the functions of")
     model = catalog.get(name)
     wanted = _functions_of(plpy, model, catalog.onnx(name, model.version))
     for function in wanted:
@@ -223,15 +224,21 @@ def drop_model_functions(plpy: Any, name: str) -> None:
         plpy.execute(f"DROP FUNCTION {existing.signature}")
 
 
+def _definer_catalog(plpy: Any) -> Catalog:
+    """The catalog as these SECURITY DEFINER functions see it: rights are the session's."""
+    return Catalog(SpiExecutor(plpy), caller="session_user")
+
+
 def drop_model(plpy: Any, name: str) -> None:
-    catalog = Catalog(SpiExecutor(plpy))
+    catalog = _definer_catalog(plpy)
     catalog.get(name)
+    catalog.check_may_manage(name, "drop")
     drop_model_functions(plpy, name)
     catalog.drop(name)
 
 
 def set_model_version(plpy: Any, name: str, version: int) -> None:
-    catalog = Catalog(SpiExecutor(plpy))
+    catalog = _definer_catalog(plpy)
     catalog.set_current(name, version)
     install_model_functions(plpy, name)
 

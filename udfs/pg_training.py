@@ -10,23 +10,31 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sqlml.errors import InvalidTrainingDataError
+from sqlml.errors import InvalidTrainingDataError, TrainingTooLargeError
 
 from .catalog import Catalog
 from .pg_spi import SpiExecutor, describe
 from .predict import Predictor
 from .sql_types import POSTGRES_NUMBERS, base_name
-from .train import TrainRequest, check_columns, evaluate, train
+from .train import TrainRequest, check_columns, evaluate, sample_size, train
 
 _NAN = "'\\x7ff8000000000000'::bytea"
 
 
-def read_query(plpy: Any, query: str) -> tuple[pa.Table, dict[str, str]]:
-    """All rows of a query as Arrow, read column-wise in one aggregate pass.
+# Rows per aggregated value: PostgreSQL refuses a value over 1 GB, and a chunk of this many
+# rows of one column is under 1 MB packed (text columns: as long as their values).
+READ_CHUNK_ROWS = 100_000
 
-    Numbers, booleans and times travel as one float8-packed bytea per column (NULL as
-    NaN), text as one array: SPI then builds a handful of Python objects instead of one per
-    value. Every aggregate of one pass sees the rows in the same order.
+
+def read_query(
+    plpy: Any, query: str, max_rows: int | None = None, seed: int = 0
+) -> tuple[pa.Table, dict[str, str]]:
+    """All rows of a query (or ``max_rows`` of them, sampled in SQL) as Arrow, read
+    column-wise in aggregate passes of READ_CHUNK_ROWS rows.
+
+    Numbers, booleans and times travel as one float8-packed bytea per column and chunk (NULL
+    as NaN), text as one array: SPI then builds a handful of Python objects instead of one
+    per value. Every aggregate of one chunk sees its rows in the same order.
     """
     columns = describe(plpy, query)
     if not columns:
@@ -40,20 +48,47 @@ def read_query(plpy: Any, query: str) -> tuple[pa.Table, dict[str, str]]:
             parts.append(f"string_agg(coalesce(float8send({value}), {_NAN}), ''::bytea) AS c{i}")
         else:
             parts.append(f"array_agg({column}::text) AS c{i}")
-    row = plpy.execute(f"SELECT {', '.join(parts)} FROM ({query}) AS _sqlml_q")[0]
-    n = row["_sqlml_rows"]
-    arrays = []
-    for i, (_, sql_type) in enumerate(columns):
-        value = row[f"c{i}"]
-        base = base_name(sql_type)
-        if base in POSTGRES_NUMBERS:
-            packed = np.frombuffer(value or b"", dtype=">f8").astype(np.float64)
-            arrays.append(_from_float8(packed, POSTGRES_NUMBERS[base]))
-        else:
-            arrays.append(pa.array(value or [], type=pa.string()))
-        assert len(arrays[-1]) == n
+    source, params, types = query, [READ_CHUNK_ROWS], ["bigint"]
+    if max_rows is not None:
+        # A sample before reading, so that a table of any size trains in max_rows' memory.
+        # Ranked by a hash of each row's content and the seed, not random(): the same rows
+        # for the same seed, whatever order a (parallel) scan delivers them in.
+        source = (
+            f"SELECT * FROM ({query}) AS _sqlml_all "
+            "ORDER BY md5(_sqlml_all::text || $3::text) LIMIT $2"
+        )
+        params, types = [READ_CHUNK_ROWS, max_rows, seed], ["bigint", "bigint", "bigint"]
+    plan = plpy.prepare(
+        f"SELECT {', '.join(parts)} FROM (SELECT _sqlml_s.*, "
+        f"(row_number() OVER () - 1) / $1 AS _sqlml_chunk FROM ({source}) AS _sqlml_s) "
+        "AS _sqlml_q GROUP BY _sqlml_chunk ORDER BY _sqlml_chunk",
+        types,
+    )
+    pieces: list[list[pa.Array]] = [[] for _ in columns]
+    cursor = plpy.cursor(plan, params)
+    while chunk := cursor.fetch(1):
+        row = chunk[0]
+        for i, (_, sql_type) in enumerate(columns):
+            pieces[i].append(_column_of(row[f"c{i}"], sql_type))
+            assert len(pieces[i][-1]) == row["_sqlml_rows"]
+    arrays = [
+        pa.chunked_array(chunks, type=_arrow_type(sql_type))
+        for chunks, (_, sql_type) in zip(pieces, columns, strict=True)
+    ]
     table = pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
     return table, dict(columns)
+
+
+def _arrow_type(sql_type: str) -> pa.DataType:
+    return POSTGRES_NUMBERS.get(base_name(sql_type), pa.string())
+
+
+def _column_of(value: Any, sql_type: str) -> pa.Array:
+    base = base_name(sql_type)
+    if base in POSTGRES_NUMBERS:
+        packed = np.frombuffer(value or b"", dtype=">f8").astype(np.float64)
+        return _from_float8(packed, POSTGRES_NUMBERS[base])
+    return pa.array(value or [], type=pa.string())
 
 
 def _as_float8(column: str, base: str) -> str:
@@ -81,6 +116,66 @@ def _from_float8(values: np.ndarray, kind: pa.DataType) -> pa.Array:
     return pa.array(values.astype(kind.to_pandas_dtype()), mask=mask)
 
 
+# Peak memory of training per cell (row x column) of its rows: the Arrow table, the frame,
+# the arrays and the learner's copies (measured: about 1 GiB for 1M rows x 20 columns).
+BYTES_PER_CELL = 50
+
+
+def _plan(plpy: Any, query: str) -> Any:
+    (plan,) = plpy.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {query}")[0].values()
+    return json.loads(plan) if isinstance(plan, str) else plan
+
+
+def check_fits_in_memory(plan: Any, columns: int, max_rows: int | None) -> None:
+    """Refuse up front, by the planner's estimate of its rows, a training set that would
+    not fit in the server's free memory."""
+    rows = int(plan[0]["Plan"]["Plan Rows"])
+    if max_rows is not None:
+        rows = min(rows, max_rows)
+    available = available_memory()
+    need = rows * columns * BYTES_PER_CELL
+    if available is None or need <= available:
+        return
+    fits = max(1, available // (columns * BYTES_PER_CELL) // 2)
+    raise TrainingTooLargeError(
+        f"the training query has about {rows:,} rows of {columns} columns, which need about "
+        f"{need / 2**30:,.1f} GiB to train, and the server has {available / 2**30:,.1f} GiB "
+        f"free: train on a sample with OPTIONS (max_rows = {fits})"
+    )
+
+
+def available_memory() -> int | None:
+    """MemAvailable of the server's machine (Linux), None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def relations_read(plan: Any, quote_ident: Callable[[str], str]) -> list[str]:
+    """The tables a query's plan reads (a view's own tables included), schema-qualified
+    and quoted: whoever may read them all may see the training statistics."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "Relation Name" in node:
+                schema, relation = node.get("Schema", "public"), node["Relation Name"]
+                found.add(f"{quote_ident(schema)}.{quote_ident(relation)}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(plan)
+    return sorted(found)
+
+
 # -- training ------------------------------------------------------------------------------
 
 
@@ -89,20 +184,26 @@ def train_model(
 ) -> int:
     """CREATE MODEL inside the server: read, train, store, create the model's functions."""
     request = TrainRequest.from_json(request_json)
-    check_columns([c for c, _ in describe(plpy, query)], request)
+    catalog = Catalog(SpiExecutor(plpy))
+    if request.replace:
+        catalog.check_may_manage(name, "replace")  # before training, not after it
+    columns = describe(plpy, query)
+    check_columns([c for c, _ in columns], request)
+    max_rows, seed = sample_size(request)
+    plan = _plan(plpy, query)
+    check_fits_in_memory(plan, len(columns), max_rows)
+    relations = relations_read(plan, plpy.quote_ident)
     notice = _notice(plpy)
     notice("reading training data")
-    table, types = read_query(plpy, query)
+    table, types = read_query(plpy, query, max_rows, seed)
     request.sql_types = types
     trained = train(table, request, notice)
     del table
-    metadata = dict(trained.metadata)
+    metadata = {**trained.metadata, "training_relations": relations}
     if function_name:
         (schema,) = plpy.execute("SELECT current_schema() AS s")[0].values()
         metadata["function_schema"] = schema
-    version = Catalog(SpiExecutor(plpy)).add_version(
-        name, trained.onnx, metadata, function_name, request.replace
-    )
+    version = catalog.add_version(name, trained.onnx, metadata, function_name, request.replace)
     # Creating PL/Python functions needs the installer's rights: a SECURITY DEFINER
     # function does it from the catalog alone, running none of the caller's SQL.
     plpy.execute(plpy.prepare("SELECT sqlml._install_model_functions($1)", ["text"]), [name])

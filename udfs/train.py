@@ -61,6 +61,13 @@ class TrainRequest:
         return cls(**fields)
 
 
+def sample_size(request: TrainRequest) -> tuple[int | None, int]:
+    """(max_rows or None, seed): what the engine samples in SQL before reading the rows."""
+    own = split_options(request.options)[0]
+    max_rows = int(own["max_rows"]) if "max_rows" in own else None
+    return max_rows, int(own.get("seed", DEFAULT_SEED))
+
+
 @dataclass
 class TrainedModel:
     onnx: bytes

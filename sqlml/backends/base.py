@@ -85,6 +85,13 @@ class Backend(ABC):
     def set_model_version(self, name: str, version: int) -> None:
         """Make ``version`` the one PREDICT and the model's FUNCTION use."""
 
+    def set_model_owner(self, name: str, role: str) -> None:
+        """Give the model to another role (PostgreSQL); engines without roles refuse."""
+        raise UnsupportedError(
+            f"{self.name} has no roles: whoever may open the database manages every model, "
+            "so a model has no owner to change"
+        )
+
     @abstractmethod
     def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
         """Metrics of the model's in-use version on the query's rows (target included)."""

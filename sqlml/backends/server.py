@@ -46,5 +46,9 @@ class ServerModels(Backend):
     def drop_model(self, name: str) -> None:
         self._value("SELECT sqlml.drop_model(?)", [name])
 
+    def set_model_owner(self, name: str, role: str) -> None:
+        with self.transaction():
+            self.catalog.set_owner(name, role)
+
     def set_model_version(self, name: str, version: int) -> None:
         self._value("SELECT sqlml.set_model_version(?, CAST(? AS integer))", [name, version])

@@ -78,6 +78,10 @@ class AlterModelVersion(MLStatement):
     arg_types = {"this": True, "version": True}
 
 
+class AlterModelOwner(MLStatement):
+    arg_types = {"this": True, "owner": True}
+
+
 class MLPredict(exp.Expression, exp.Func):
     """PREDICT(model, args...) / PREDICT_PROBA(model, args...)."""
 

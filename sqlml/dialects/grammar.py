@@ -187,8 +187,13 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
         if not self._match_text_seq("MODEL"):
             return None
         name = self._parse_model_name()
+        if self._match_text_seq("OWNER", "TO"):
+            role = self._parse_id_var(any_token=False)
+            if role is None:
+                self._fail("OWNER TO takes a role name")
+            return ml.AlterModelOwner(this=name, owner=role.name)
         if not self._match_text_seq("SET", "VERSION"):
-            self._fail("Expected SET VERSION <n> after ALTER MODEL <name>")
+            self._fail("Expected SET VERSION <n> or OWNER TO <role> after ALTER MODEL <name>")
         version = self._parse_number()
         if version is None or not version.this.isdigit():
             self._fail("SET VERSION takes a whole version number")

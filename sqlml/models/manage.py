@@ -223,3 +223,9 @@ def alter_model_version(node: ml.AlterModelVersion, session: Session) -> Result:
     session.backend.catalog.get(node.this, node.args["version"])  # names what exists
     session.backend.set_model_version(node.this, node.args["version"])
     return EmptyResult()
+
+
+def alter_model_owner(node: ml.AlterModelOwner, session: Session) -> Result:
+    session.backend.catalog.get(node.this)  # names what exists
+    session.backend.set_model_owner(node.this, node.args["owner"])
+    return EmptyResult()

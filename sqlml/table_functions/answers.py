@@ -173,7 +173,11 @@ def _feature_info(
         "null_count": pa.int64(),
         "dimension": pa.int64(),
     }
-    info = {row["input"]: row for row in model.metadata.get("feature_info") or []}
+    # On PostgreSQL a role that may not read the training rows gets the inputs alone.
+    # (Versions of files made before the statistics had a table of their own keep them in
+    # the metadata.)
+    stored = session.backend.catalog.feature_info(model.name, model.version)
+    info = {row["input"]: row for row in stored or model.metadata.get("feature_info") or []}
     rows = [
         [f["name"], *(info.get(f["name"], {}).get(c) for c in list(columns)[1:])]
         for f in model.metadata["features"]

@@ -33,6 +33,8 @@ VALUES = [
     ")",
     ",",
     "'5' '5'",
+    '"a\x00b"',  # a NUL byte in a name
+    "'\x00'",
 ]
 
 
@@ -106,3 +108,16 @@ def test_mutated_statements_fail_only_with_sqlml_errors(con, backend_name) -> No
         assert time.monotonic() - started < 10, statement
     assert raw == []
     assert con.execute("SELECT count(*) FROM t").fetchone() == (80,)
+
+
+def test_a_nul_byte_in_a_column_name_is_kept_or_refused_as_a_whole(con) -> None:
+    con.execute(TABLE)
+    statement = (
+        'CREATE MODEL m TARGET y USING logistic_regression AS SELECT age AS "a\x00b", y FROM t'
+    )
+    try:
+        con.execute(statement)
+    except sqlml.SqlmlError:  # PostgreSQL's text cannot hold NUL: refused, nothing stored
+        assert con.backend.catalog.names() == []
+    else:
+        assert len(con.execute("SELECT PREDICT(m, age) FROM t").fetchall()) == 80

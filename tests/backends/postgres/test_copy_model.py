@@ -119,6 +119,9 @@ def test_a_postgres_model_copied_into_duckdb_predicts_the_same(duck, postgres):
     pg_proba = keyed(postgres, "SELECT id, PREDICT_PROBA(pg_cancer, *) FROM breast_cancer")
     duck_proba = keyed(duck, "SELECT id, PREDICT_PROBA(pg_cancer, *) FROM breast_cancer")
     assert max_difference(pg_proba, duck_proba) <= 1e-6
+    # The training statistics, kept apart from the metadata, come along.
+    statistics = postgres.backend.catalog.feature_info("pg_cancer", 1)
+    assert statistics and duck.backend.catalog.feature_info("pg_cancer", 1) == statistics
 
 
 def test_copying_onto_an_existing_name_needs_replace(duck, postgres, pg):

@@ -198,8 +198,8 @@ def test_batch_answers_cannot_forge_an_array(pg, alice, alice_model):
 def _forge(alice: psycopg.Connection, name: str, function: str, schema: str) -> None:
     """alice, who may write the catalog, describes a model whose FUNCTION is someone else's."""
     alice.execute(
-        "INSERT INTO sqlml.model_registry (name, current_version, function_name, created_at, "
-        "updated_at) SELECT %s, 1, %s, now(), now()",
+        "INSERT INTO sqlml.model_registry (name, current_version, function_name, owner, "
+        "created_at, updated_at) SELECT %s, 1, %s, current_user, now(), now()",
         [name, function],
     )
     alice.execute(

@@ -47,6 +47,9 @@ def test_a_0_1_0_catalog_gets_its_keys_and_keeps_every_model(dsn: str) -> None:
         assert (
             scalar(conn, "SELECT value FROM sqlml.catalog_info WHERE key = 'schema_version'") == "2"
         )
+        # 0.1.0 kept no owners: its models are now the upgrading role's.
+        installer = scalar(conn, "SELECT current_user")
+        assert rows(conn, "SELECT DISTINCT owner FROM sqlml.model_registry") == [(installer,)]
 
     con = sqlml.connect(dsn)
     try:
