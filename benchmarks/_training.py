@@ -100,14 +100,26 @@ def run_contender(module: str, name: str, args: list[str]) -> ChildRun:
     return run_child(module, child, env={"OMP_WAIT_POLICY": omp_wait_policy()})
 
 
+def size_options(parser: argparse.ArgumentParser, name: str) -> None:
+    """What both training benchmarks take: the data's size, rounds, LightGBM's threads, and
+    the name of the results (benchmarks/results/NAME.json)."""
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="LightGBM threads (both)"
+    )
+    parser.add_argument("--name", default=name, help="results in benchmarks/results/NAME.json")
+
+
 def run_config(
-    args: argparse.Namespace, features: int, others_at_start: float, started: float, **more: Any
+    args: argparse.Namespace, others_at_start: float, started: float, **more: Any
 ) -> dict[str, Any]:
     """The run's "config" in the results: sizes, threads, OpenMP's policy, ``more``, the load
     of other processes at the start and the run's total seconds."""
     return {
         "rows": args.rows,
-        "features": features,
+        "features": args.features,
         "rounds": args.rounds,
         "lightgbm_threads": args.threads,
         "omp_wait_policy": omp_wait_policy(),

@@ -1,9 +1,10 @@
 """CREATE MODEL against the same steps by hand, each in a fresh process: time and peak memory.
 
-    python -m benchmarks.train_duckdb [--rows 1000000] [--rounds 3] [--threads 2] [--profile]
+    python -m benchmarks.train_duckdb [--rows 1000000] [--features 20] [--rounds 3]
+        [--threads 2] [--profile] [--name train_duckdb]
 
-Both contenders train LightGBM (100 trees x 31 leaves, seed 42) on ``--rows`` rows x 20
-DOUBLE features of one DuckDB file and end with ONNX bytes:
+Both contenders train LightGBM (100 trees x 31 leaves, seed 42) on ``--rows`` rows x
+``--features`` DOUBLE features of one DuckDB file and end with ONNX bytes:
 
 - sqlml: ``CREATE OR REPLACE MODEL m TARGET y USING lightgbm OPTIONS (n_estimators = 100,
   num_leaves = 31, n_jobs = T) AS SELECT * FROM t`` (test_size 0.2 by default: sqlml also
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import shutil
 import sys
@@ -59,6 +59,7 @@ from benchmarks._training import (
     run_contender,
     run_json,
     run_rounds,
+    size_options,
     sqlml_stage,
     summarise_runs,
     train_lightgbm_by_hand,
@@ -66,7 +67,6 @@ from benchmarks._training import (
 
 NAME = "train_duckdb"
 MODULE = "benchmarks.train_duckdb"
-FEATURES = 20
 # fit is cut after LightGBM's first tree: what comes before it is preprocessing (sqlml's
 # ColumnTransformer) and LightGBM's Dataset construction.
 FIT_FIRST = "fit: preprocess, Dataset, tree 1"
@@ -181,11 +181,7 @@ def child_main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--threads", type=int, default=os.cpu_count() or 1, help="LightGBM threads (both)"
-    )
+    size_options(parser, NAME)
     parser.add_argument("--profile", action="store_true", help="add a cProfile'd sqlml run")
     child_options(parser)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -202,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         db = str(workdir / "train.duckdb")
         child_args = ["--db", db, "--threads", str(args.threads)]
-        print(f"loading {args.rows:,} rows x {FEATURES} features", file=sys.stderr)
+        print(f"loading {args.rows:,} rows x {args.features} features", file=sys.stderr)
         with duckdb.connect(db) as con:
-            load_table(con, "t", make_data(args.rows, FEATURES, seed=0))
+            load_table(con, "t", make_data(args.rows, args.features, seed=0))
         runs = run_rounds(
             args.rounds,
             lambda name: run_contender(MODULE, name, child_args),
@@ -221,9 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = summarise(runs)
     payload = {
-        "config": run_config(
-            args, FEATURES, others_at_start, started, duckdb_threads="default (cores)"
-        ),
+        "config": run_config(args, others_at_start, started, duckdb_threads="default (cores)"),
         **report,
         "profile": (
             {**_run_json(profile_run), "top": profile_run.result.get("profile")}
@@ -231,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             else None
         ),
     }
-    path = write_results(NAME, payload)
+    path = write_results(args.name, payload)
     print_report(
-        f"Training to ONNX, {args.rows:,} rows x {FEATURES} features (best of rounds)",
+        f"Training to ONNX, {args.rows:,} rows x {args.features} features (best of rounds)",
         COLUMNS,
         report,
     )

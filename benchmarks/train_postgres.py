@@ -1,9 +1,10 @@
 """CREATE MODEL inside PostgreSQL against the same steps by hand in a client process.
 
-    python -m benchmarks.train_postgres [--rows 1000000] [--rounds 3] [--threads 2]
+    python -m benchmarks.train_postgres [--rows 1000000] [--features 20] [--rounds 3] [--threads 2]
 
 In a scratch database (``--database``, dropped and created again, sqlml installed in it)
-with ``--rows`` rows x 20 float8 features and an int4 target (numpy seed 0, binary COPY):
+with ``--rows`` rows x ``--features`` (20) float8 features and an int4 target (numpy seed 0,
+binary COPY):
 
 - sqlml: ``CREATE OR REPLACE MODEL mt TARGET y USING lightgbm OPTIONS (n_estimators = 100,
   num_leaves = 31, n_jobs = T) AS SELECT * FROM t`` through ``sqlml.connect(dsn)``: the
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -70,6 +70,7 @@ from benchmarks._training import (
     run_contender,
     run_json,
     run_rounds,
+    size_options,
     sqlml_stage,
     summarise_runs,
     train_lightgbm_by_hand,
@@ -78,7 +79,6 @@ from benchmarks._training import (
 NAME = "train_postgres"
 MODULE = "benchmarks.train_postgres"
 DATABASE = "sqlml_bench_train"
-FEATURES = 20
 FIT_FIRST = "fit: Dataset, tree 1"
 # What the server's Python loads for CREATE MODEL, loaded before the clock starts.
 SERVER_IMPORTS = (
@@ -116,7 +116,7 @@ STAGES = {
 }
 
 
-def work_sqlml(child: Child, dsn: str, threads: int) -> dict[str, Any]:
+def work_sqlml(child: Child, dsn: str, threads: int, features: int) -> dict[str, Any]:
     import sqlml
 
     notices: list[tuple[float, str]] = []
@@ -169,7 +169,7 @@ def work_sqlml(child: Child, dsn: str, threads: int) -> dict[str, Any]:
     }
 
 
-def work_by_hand(child: Child, dsn: str, threads: int) -> dict[str, Any]:
+def work_by_hand(child: Child, dsn: str, threads: int, features: int) -> dict[str, Any]:
     import numpy as np
     import psycopg
 
@@ -179,9 +179,9 @@ def work_by_hand(child: Child, dsn: str, threads: int) -> dict[str, Any]:
     conn = psycopg.connect(dsn, autocommit=True)
     child.mark("query -> numpy (binary COPY)")
     buffer = copy_out(conn, "SELECT * FROM t")
-    columns = parse_copy(buffer, [8] * FEATURES + [4])
-    x = np.empty((len(columns[0]), FEATURES))
-    for i in range(FEATURES):
+    columns = parse_copy(buffer, [8] * features + [4])
+    x = np.empty((len(columns[0]), features))
+    for i in range(features):
         x[:, i] = columns[i]
     y = columns[-1].astype(np.int32)
     del columns, buffer
@@ -217,7 +217,7 @@ def child_main(args: argparse.Namespace) -> int:
 
     rss_after_imports = self_rss_mb()
     work = work_sqlml if args.child == "sqlml" else work_by_hand
-    result = work(child, args.dsn, args.threads)
+    result = work(child, args.dsn, args.threads, args.features)
     stages = child.stages()
     child.finish(
         {
@@ -365,9 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dsn", default=ADMIN_DSN, help="a superuser's DSN on the server")
     parser.add_argument("--database", default=DATABASE, help="scratch database (recreated)")
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="LightGBM")
+    size_options(parser, NAME)
     parser.add_argument("--no-profile", action="store_true", help="skip the server profile")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     child_options(parser)
@@ -383,14 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     dsn = create_database(args.dsn, args.database)
     profile: dict[str, Any] | None = None
     try:
-        print(f"loading {args.rows:,} rows x {FEATURES} features (binary COPY)", file=sys.stderr)
-        load_s = load_table(dsn, make_data(args.rows, FEATURES, seed=0))
+        print(
+            f"loading {args.rows:,} rows x {args.features} features (binary COPY)", file=sys.stderr
+        )
+        load_s = load_table(dsn, make_data(args.rows, args.features, seed=0))
         with psycopg.connect(dsn) as conn:
             settings = server_settings(conn)
         runs = run_rounds(
             args.rounds,
             lambda name: run_contender(
-                MODULE, name, ["--dsn", dsn, "--threads", str(args.threads)]
+                MODULE,
+                name,
+                ["--dsn", dsn, "--threads", str(args.threads), "--features", str(args.features)],
             ),
             lambda name, run: (
                 f"work {run.result['work_s']:.1f} s, CPU {run.result['work_cpu_s']:.1f} s, "
@@ -410,7 +412,6 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "config": run_config(
             args,
-            FEATURES,
             others_at_start,
             started,
             model=model_sql(args.threads),
@@ -420,9 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         **report,
         "profile": profile,
     }
-    path = write_results(NAME, payload)
+    path = write_results(args.name, payload)
     print_report(
-        f"Training to ONNX, {args.rows:,} rows x {FEATURES} features (best of rounds; sqlml's "
+        f"Training to ONNX, {args.rows:,} rows x {args.features} features (best of rounds; sqlml's "
         "CPU and memory are its server backend's)",
         {
             "work s": "best_work_s",
