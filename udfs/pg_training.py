@@ -10,13 +10,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sqlml.errors import InvalidTrainingDataError, TrainingTooLargeError
+from sqlml.errors import InvalidTrainingDataError
 
 from .catalog import Catalog
 from .pg_spi import SpiExecutor, describe
 from .predict import Predictor
 from .sql_types import POSTGRES_NUMBERS, base_name
-from .train import TrainRequest, check_columns, evaluate, sample_size, train
+from .train import (
+    TrainRequest,
+    check_columns,
+    check_fits_in_memory,
+    evaluate,
+    sample_size,
+    train,
+)
 
 _NAN = "'\\x7ff8000000000000'::bytea"
 
@@ -116,44 +123,9 @@ def _from_float8(values: np.ndarray, kind: pa.DataType) -> pa.Array:
     return pa.array(values.astype(kind.to_pandas_dtype()), mask=mask)
 
 
-# Peak memory of training per cell (row x column) of its rows: the Arrow table, the frame,
-# the arrays and the learner's copies (measured: about 1 GiB for 1M rows x 20 columns).
-BYTES_PER_CELL = 50
-
-
 def _plan(plpy: Any, query: str) -> Any:
     (plan,) = plpy.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {query}")[0].values()
     return json.loads(plan) if isinstance(plan, str) else plan
-
-
-def check_fits_in_memory(plan: Any, columns: int, max_rows: int | None) -> None:
-    """Refuse up front, by the planner's estimate of its rows, a training set that would
-    not fit in the server's free memory."""
-    rows = int(plan[0]["Plan"]["Plan Rows"])
-    if max_rows is not None:
-        rows = min(rows, max_rows)
-    available = available_memory()
-    need = rows * columns * BYTES_PER_CELL
-    if available is None or need <= available:
-        return
-    fits = max(1, available // (columns * BYTES_PER_CELL) // 2)
-    raise TrainingTooLargeError(
-        f"the training query has about {rows:,} rows of {columns} columns, which need about "
-        f"{need / 2**30:,.1f} GiB to train, and the server has {available / 2**30:,.1f} GiB "
-        f"free: train on a sample with OPTIONS (max_rows = {fits})"
-    )
-
-
-def available_memory() -> int | None:
-    """MemAvailable of the server's machine (Linux), None where unknown."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def relations_read(plan: Any, quote_ident: Callable[[str], str]) -> list[str]:
@@ -191,7 +163,7 @@ def train_model(
     check_columns([c for c, _ in columns], request)
     max_rows, seed = sample_size(request)
     plan = _plan(plpy, query)
-    check_fits_in_memory(plan, len(columns), max_rows)
+    check_fits_in_memory(int(plan[0]["Plan"]["Plan Rows"]), len(columns), max_rows)
     relations = relations_read(plan, plpy.quote_ident)
     notice = _notice(plpy)
     notice("reading training data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 import uuid
@@ -270,8 +271,9 @@ class DuckDBBackend(Backend):
         columns = self.describe(query_sql)
         udfs.train.check_columns([c for c, _ in columns], request)
         request.sql_types = dict(columns)
-        progress("reading training data")
         max_rows, seed = udfs.train.sample_size(request)
+        udfs.train.check_fits_in_memory(self._estimated_rows(query_sql), len(columns), max_rows)
+        progress("reading training data")
         params: list[Any] = []
         if max_rows is not None:
             # Sampled before reading, so max_rows bounds the memory; ranked by a hash of
@@ -289,6 +291,12 @@ class DuckDBBackend(Backend):
         return self.add_model_version(
             name, trained.onnx, trained.metadata, function_name, request.replace
         )
+
+    def _estimated_rows(self, query_sql: str) -> int | None:
+        """The planner's estimate of the query's rows (nothing is read)."""
+        ((_, plan),) = self.con.sql(f"EXPLAIN (FORMAT json) {query_sql}").fetchall()
+        estimate = json.loads(plan)[0].get("extra_info", {}).get("Estimated Cardinality")
+        return int(estimate) if isinstance(estimate, str) and estimate.isdigit() else None
 
     def add_model_version(
         self,

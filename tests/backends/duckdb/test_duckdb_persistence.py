@@ -63,6 +63,11 @@ def _run_elsewhere(db_path: Path, body: str, options: str = "") -> dict:
         + textwrap.dedent(body)
         + "\nprint(json.dumps(out))\n"
     )
+    return json.loads(_python(script, db_path).strip().splitlines()[-1])
+
+
+def _python(script: str, db_path: Path) -> str:
+    """What ``script`` prints, run in a new Python process with the file's path as argv[1]."""
     done = subprocess.run(
         [sys.executable, "-c", script, str(db_path)],
         capture_output=True,
@@ -70,7 +75,7 @@ def _run_elsewhere(db_path: Path, body: str, options: str = "") -> dict:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout
 
 
 def test_a_model_predicts_in_a_new_process(db_path, trained):
@@ -225,14 +230,8 @@ def test_readers_share_a_file_and_a_writer_is_told_who_holds_it(db_path, trained
                 print(error)
             """
         )
-        done = subprocess.run(
-            [sys.executable, "-c", script, str(db_path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "is open in" in done.stdout and "read_only=True" in done.stdout
+        said = _python(script, db_path)
+        assert "is open in" in said and "read_only=True" in said
 
 
 def test_a_file_without_a_catalog_cannot_be_opened_read_only(db_path):
