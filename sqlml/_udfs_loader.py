@@ -21,6 +21,7 @@ MODULES = (
     "pg_spi",
     "pg_training",
     "predict",
+    "query",
     "sql_types",
     "tasks",
     "train",
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     import udfs.pg_spi
     import udfs.pg_training
     import udfs.predict
+    import udfs.query
     import udfs.sql_types
     import udfs.tasks
     import udfs.train

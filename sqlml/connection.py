@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from os import PathLike
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -13,7 +14,7 @@ import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 
-from sqlml import pipeline
+from sqlml import parameters, pipeline
 from sqlml.backends.base import Backend
 from sqlml.dialects import expressions as ml
 from sqlml.dialects import ml_dialect
@@ -26,9 +27,10 @@ from sqlml.errors import (
 )
 from sqlml.feature_tables import statements as feature_table_statements
 from sqlml.models import create, manage
+from sqlml.parameters import Params
 from sqlml.predict.calls import signature
 from sqlml.result import EmptyResult, Result
-from sqlml.session import Session
+from sqlml.session import Query, Session
 from sqlml.statements import Statement, split
 
 if TYPE_CHECKING:
@@ -92,13 +94,15 @@ class Connection:
             self._progress: Progress = progress
         else:
             self._progress = _stderr_progress if progress else _silent
-        self._session = Session(backend, self._progress, self._engine_sql, self.read)
+        self._session = Session(backend, self._progress, _rewrite(None), self.read)
         self._closed = False
 
     # -- public API --------------------------------------------------------------------
 
-    def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> Cursor:
-        """Run one statement (plain SQL or sqlml's), with optional parameters."""
+    def execute(self, sql: str, params: Params = None) -> Cursor:
+        """Run one statement (plain SQL or sqlml's), with optional parameters: ``?`` or
+        ``$1`` with a sequence, ``$name`` with a mapping (PostgreSQL: also ``%s`` and
+        ``%(name)s``), bound as values, never written into the SQL."""
         statements = self._split(sql)
         if len(statements) != 1:
             raise SqlmlSyntaxError(
@@ -144,13 +148,16 @@ class Connection:
             raise SqlmlSyntaxError("no SQL statement to run")
         return statements
 
-    def _run(self, statement: Statement, params: Sequence[Any] | dict | None) -> Result:
+    def _run(self, statement: Statement, params: Params) -> Result:
         self.backend.begin_statement()
         self.backend.sync_models()
         used: dict[str, str] = {}  # engine function → model, for errors about PREDICT
+        text, values = parameters.bind(statement.text, params, self._dialect, self.backend.name)
+        statement = dataclasses.replace(statement, text=text)
+        session = dataclasses.replace(self._session, rewrite=_rewrite(used), params=values)
         try:
             with _deep_recursion():
-                return self._dispatch(statement, params, used)
+                return self._dispatch(statement, session)
         except SqlmlError:
             raise
         except RecursionError:
@@ -163,18 +170,18 @@ class Connection:
         except _ENGINE_ERRORS as error:
             raise self._explain_engine_error(error, used, statement) from error
 
-    def _dispatch(
-        self, statement: Statement, params: Sequence[Any] | dict | None, used: dict[str, str]
-    ) -> Result:
+    def _dispatch(self, statement: Statement, session: Session) -> Result:
         if not statement.is_ml:
-            return self.backend.run(self._transpiled(statement), params)
+            return self.backend.run(self._transpiled(statement), session.params)
         tree = self._parse(statement)
         if isinstance(tree, ml.ExplainQuery):
             keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
-            return self.backend.run(f"{keyword} {self._engine_sql(tree.this, used)}", params)
+            query = session.query(tree.this)
+            return self.backend.run(f"{keyword} {query.sql}", query.params)
         if isinstance(tree, ml.MLStatement):
-            return _run_statement(tree, self._session)
-        return self.backend.run(self._engine_sql(tree, used), params)
+            return _run_statement(tree, session)
+        query = session.query(tree)
+        return self.backend.run(query.sql, query.params)
 
     def _transpiled(self, statement: Statement) -> str:
         """A plain statement in the engine's SQL: as written when it is already, else
@@ -210,9 +217,6 @@ class Connection:
             )
         return trees[0]
 
-    def _engine_sql(self, tree: exp.Expr, used: dict[str, str] | None = None) -> str:
-        return pipeline.engine_sql(tree, self._session, used)
-
     def _explain_engine_error(
         self, error: Exception, used: dict[str, str], statement: Statement
     ) -> Exception:
@@ -228,6 +232,11 @@ class Connection:
             f"PREDICT({', '.join(named)}, ...): the arguments do not fit the model's "
             f"signature {signatures}. The engine said: {message}"
         )
+
+
+def _rewrite(used: dict[str, str] | None) -> Callable[[exp.Expr, Session], Query]:
+    """The pipeline for a statement's queries; ``used`` collects the PREDICTs it meets."""
+    return lambda tree, session: pipeline.engine_query(tree, session, used)
 
 
 def _engine_error_types() -> tuple[type[Exception], ...]:

@@ -105,6 +105,12 @@ class WrongThreadError(SqlmlError, RuntimeError):
     sqlstate = "55000"
 
 
+class ParameterError(SqlmlError, ValueError):
+    """A statement's placeholders and the parameters given with it do not match."""
+
+    sqlstate = "42P02"
+
+
 class BackendError(SqlmlError, RuntimeError):
     """The database engine rejected a statement sqlml generated or passed through.
 
@@ -138,6 +144,7 @@ def from_server(sqlstate: str | None, message: str) -> SqlmlError | None:
         PermissionDeniedError,
         UnsupportedError,
         TrainingTooLargeError,
+        ParameterError,
     ]
     for cls in classes:
         if cls.sqlstate == sqlstate:

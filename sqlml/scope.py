@@ -39,7 +39,7 @@ def in_scope(query: exp.Query, node: exp.Expr) -> exp.Query:
 def describe_in_scope(session: Session, query: exp.Query, node: exp.Expr) -> dict[str, str]:
     """The columns (name → engine type) of a query found inside a statement at ``node``,
     which may read the statement's CTEs."""
-    return dict(session.backend.describe(session.to_engine_sql(in_scope(query, node))))
+    return dict(session.describe(in_scope(query, node)))
 
 
 def replace_in_from(node: exp.Expr, query: exp.Query, name: str) -> None:

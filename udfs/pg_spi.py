@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlml.errors import SqlmlError
 
+from .query import Query
+
 SCHEMA = "sqlml"
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -110,11 +112,39 @@ def _dollar_params(sql: str) -> str:
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
 
 
-def describe(plpy: Any, query: str) -> list[tuple[str, str]]:
+def describe(plpy: Any, query: Query) -> list[tuple[str, str]]:
     """(column, SQL type) of a query's result, without reading its rows."""
-    result = plpy.execute(f"SELECT * FROM ({query}) AS _sqlml_q LIMIT 0")
+    result = execute(plpy, query.extended(f"SELECT * FROM ({query.sql}) AS _sqlml_q LIMIT 0"))
     names, oids, mods = result.colnames(), result.coltypes(), result.coltypmods()
     plan = plpy.prepare("SELECT format_type($1, $2) AS t", ["oid", "integer"])
     return [
         (n, plpy.execute(plan, [o, m])[0]["t"]) for n, o, m in zip(names, oids, mods, strict=True)
     ]
+
+
+def param_types(plpy: Any, query: Query) -> list[str]:
+    """The types PostgreSQL infers for a query's placeholders, as it does for a client's
+    statement (SPI's own prepare needs them given)."""
+    if not query.params:
+        return []
+    plpy.execute(f"PREPARE _sqlml_param_types AS {query.sql}")
+    rows = plpy.execute(
+        "SELECT parameter_types::text[] AS types FROM pg_prepared_statements "
+        "WHERE name = '_sqlml_param_types'"
+    )
+    plpy.execute("DEALLOCATE _sqlml_param_types")
+    return list(rows[0]["types"])
+
+
+def prepare(plpy: Any, query: Query, types: Sequence[str] | None = None) -> Any:
+    """A plan of the query; ``types`` are its placeholders' (inferred when not given)."""
+    if types is None:
+        types = param_types(plpy, query)
+    return plpy.prepare(query.sql, list(types))
+
+
+def execute(plpy: Any, query: Query, types: Sequence[str] | None = None) -> Any:
+    """The query's result, its values bound to its placeholders."""
+    if not query.params:
+        return plpy.execute(query.sql)
+    return plpy.execute(prepare(plpy, query, types), list(query.params))

@@ -13,8 +13,9 @@ import pyarrow as pa
 from sqlml.errors import InvalidTrainingDataError
 
 from .catalog import Catalog
-from .pg_spi import SpiExecutor, describe
+from .pg_spi import SpiExecutor, describe, execute, param_types, prepare
 from .predict import Predictor
+from .query import Query
 from .sql_types import POSTGRES_NUMBERS, base_name
 from .train import (
     TrainRequest,
@@ -34,7 +35,7 @@ READ_CHUNK_ROWS = 100_000
 
 
 def read_query(
-    plpy: Any, query: str, max_rows: int | None = None, seed: int = 0
+    plpy: Any, query: Query, max_rows: int | None = None, seed: int = 0
 ) -> tuple[pa.Table, dict[str, str]]:
     """All rows of a query (or ``max_rows`` of them, sampled in SQL) as Arrow, read
     column-wise in aggregate passes of READ_CHUNK_ROWS rows.
@@ -55,24 +56,30 @@ def read_query(
             parts.append(f"string_agg(coalesce(float8send({value}), {_NAN}), ''::bytea) AS c{i}")
         else:
             parts.append(f"array_agg({column}::text) AS c{i}")
-    source, params, types = query, [READ_CHUNK_ROWS], ["bigint"]
+    types = param_types(plpy, query)
+    source = query
     if max_rows is not None:
         # A sample before reading, so that a table of any size trains in max_rows' memory.
         # Ranked by a hash of each row's content and the seed, not random(): the same rows
         # for the same seed, whatever order a (parallel) scan delivers them in.
-        source = (
-            f"SELECT * FROM ({query}) AS _sqlml_all "
-            "ORDER BY md5(_sqlml_all::text || $3::text) LIMIT $2"
+        rows_mark, seed_mark = query.marks(2)
+        source = query.extended(
+            f"SELECT * FROM ({query.sql}) AS _sqlml_all "
+            f"ORDER BY md5(_sqlml_all::text || {seed_mark}::text) LIMIT {rows_mark}",
+            max_rows,
+            seed,
         )
-        params, types = [READ_CHUNK_ROWS, max_rows, seed], ["bigint", "bigint", "bigint"]
-    plan = plpy.prepare(
+        types += ["bigint", "bigint"]
+    (chunk_mark,) = source.marks(1)
+    chunks = source.extended(
         f"SELECT {', '.join(parts)} FROM (SELECT _sqlml_s.*, "
-        f"(row_number() OVER () - 1) / $1 AS _sqlml_chunk FROM ({source}) AS _sqlml_s) "
-        "AS _sqlml_q GROUP BY _sqlml_chunk ORDER BY _sqlml_chunk",
-        types,
+        f"(row_number() OVER () - 1) / {chunk_mark} AS _sqlml_chunk FROM ({source.sql}) "
+        "AS _sqlml_s) AS _sqlml_q GROUP BY _sqlml_chunk ORDER BY _sqlml_chunk",
+        READ_CHUNK_ROWS,
     )
+    plan = prepare(plpy, chunks, [*types, "bigint"])
     pieces: list[list[pa.Array]] = [[] for _ in columns]
-    cursor = plpy.cursor(plan, params)
+    cursor = plpy.cursor(plan, list(chunks.params))
     while chunk := cursor.fetch(1):
         row = chunk[0]
         for i, (_, sql_type) in enumerate(columns):
@@ -123,8 +130,9 @@ def _from_float8(values: np.ndarray, kind: pa.DataType) -> pa.Array:
     return pa.array(values.astype(kind.to_pandas_dtype()), mask=mask)
 
 
-def _plan(plpy: Any, query: str) -> Any:
-    (plan,) = plpy.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {query}")[0].values()
+def _plan(plpy: Any, query: Query) -> Any:
+    explain = query.extended(f"EXPLAIN (VERBOSE, FORMAT JSON) {query.sql}")
+    (plan,) = execute(plpy, explain, param_types(plpy, query))[0].values()
     return json.loads(plan) if isinstance(plan, str) else plan
 
 
@@ -152,10 +160,27 @@ def relations_read(plan: Any, quote_ident: Callable[[str], str]) -> list[str]:
 
 
 def train_model(
-    plpy: Any, name: str, query: str, request_json: str, function_name: str | None
+    plpy: Any,
+    name: str,
+    query: str,
+    request_json: str,
+    function_name: str | None,
+    params_json: str | None = None,
+) -> int:
+    """sqlml.train_model(): the client's CREATE MODEL, its query's values as JSON."""
+    return train_query(
+        plpy, name, _query(query, params_json), TrainRequest.from_json(request_json), function_name
+    )
+
+
+def _query(sql: str, params_json: str | None) -> Query:
+    return Query(sql, tuple(json.loads(params_json)) if params_json else ())
+
+
+def train_query(
+    plpy: Any, name: str, query: Query, request: TrainRequest, function_name: str | None
 ) -> int:
     """CREATE MODEL inside the server: read, train, store, create the model's functions."""
-    request = TrainRequest.from_json(request_json)
     catalog = Catalog(SpiExecutor(plpy))
     if request.replace:
         catalog.check_may_manage(name, "replace")  # before training, not after it
@@ -189,9 +214,16 @@ def _notice(plpy: Any) -> Callable[[str], None]:
     return notice
 
 
-def evaluate_model(plpy: Any, cache: dict, name: str, query: str) -> str:
+def evaluate_model(
+    plpy: Any, cache: dict, name: str, query: str, params_json: str | None = None
+) -> str:
+    """sqlml.evaluate_json(): metrics of the model on a query's rows, as JSON."""
+    return json.dumps(evaluate_query(plpy, name, _query(query, params_json)))
+
+
+def evaluate_query(plpy: Any, name: str, query: Query) -> dict[str, float | None]:
     catalog = Catalog(SpiExecutor(plpy))
     model = catalog.get(name)
     predictor = Predictor(catalog.onnx(name, model.version), model.metadata)
     table, _ = read_query(plpy, query)
-    return json.dumps(evaluate(predictor, table))
+    return evaluate(predictor, table)

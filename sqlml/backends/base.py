@@ -20,6 +20,7 @@ Progress = Callable[[str], None]
 Catalog = udfs.catalog.Catalog
 ModelVersion = udfs.catalog.ModelVersion
 TrainRequest = udfs.train.TrainRequest
+Query = udfs.query.Query
 
 
 class Backend(ABC):
@@ -34,7 +35,7 @@ class Backend(ABC):
         """Run one statement of the engine's own SQL and hand back its result."""
 
     @abstractmethod
-    def describe(self, sql: str) -> list[tuple[str, str]]:
+    def describe(self, query: Query) -> list[tuple[str, str]]:
         """A query's (column, SQL type) pairs, without running it."""
 
     def relation_kind(self, name: str) -> str | None:
@@ -52,7 +53,7 @@ class Backend(ABC):
     def create_model(
         self,
         name: str,
-        query_sql: str,
+        query: Query,
         request: TrainRequest,
         function_name: str | None,
         progress: Progress,
@@ -93,7 +94,7 @@ class Backend(ABC):
         )
 
     @abstractmethod
-    def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
+    def evaluate(self, name: str, query: Query) -> dict[str, float | None]:
         """Metrics of the model's in-use version on the query's rows (target included)."""
 
     # Engine functions that serve PREDICT live in this schema (None: the default one).

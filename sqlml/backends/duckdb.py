@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from sqlml import catalog_upgrade
 from sqlml._udfs_loader import load_engine_module, udfs
-from sqlml.backends.base import Backend, Progress, TrainRequest
+from sqlml.backends.base import Backend, Progress, Query, TrainRequest
 from sqlml.errors import (
     BackendError,
     DatabaseInUseError,
@@ -222,8 +222,8 @@ class DuckDBBackend(Backend):
         self.con.execute(sql, params)
         return DuckDBResult(self)
 
-    def describe(self, sql: str) -> list[tuple[str, str]]:
-        relation = self.con.sql(sql)
+    def describe(self, query: Query) -> list[tuple[str, str]]:
+        relation = self.con.sql(query.sql, params=list(query.params))
         return list(zip(relation.columns, map(str, relation.types), strict=True))
 
     @contextmanager
@@ -262,39 +262,43 @@ class DuckDBBackend(Backend):
     def create_model(
         self,
         name: str,
-        query_sql: str,
+        query: Query,
         request: TrainRequest,
         function_name: str | None,
         progress: Progress,
     ) -> int:
         self._check_writable()  # before training, not after it
-        columns = self.describe(query_sql)
+        columns = self.describe(query)
         udfs.train.check_columns([c for c, _ in columns], request)
         request.sql_types = dict(columns)
         max_rows, seed = udfs.train.sample_size(request)
-        udfs.train.check_fits_in_memory(self._estimated_rows(query_sql), len(columns), max_rows)
+        udfs.train.check_fits_in_memory(self._estimated_rows(query), len(columns), max_rows)
         progress("reading training data")
-        params: list[Any] = []
         if max_rows is not None:
             # Sampled before reading, so max_rows bounds the memory; ranked by a hash of
             # each row and the seed: the same rows for the same seed in any scan order.
-            query_sql = (
-                f"SELECT * FROM ({query_sql}) AS _sqlml_all "
-                "ORDER BY hash(_sqlml_all, ?::BIGINT) LIMIT ?"
+            seed_mark, rows_mark = query.marks(2)
+            query = query.extended(
+                f"SELECT * FROM ({query.sql}) AS _sqlml_all "
+                f"ORDER BY hash(_sqlml_all, {seed_mark}::BIGINT) LIMIT {rows_mark}",
+                seed,
+                max_rows,
             )
-            params = [seed, max_rows]
         # The rows go to train() with no other reference, so it can free them once they
         # are converted (measured: 1,150 → 1,040 MiB peak for 1M rows of 20 columns).
-        trained = udfs.train.train(
-            self.con.sql(query_sql, params=params).to_arrow_table(), request, progress
-        )
+        trained = udfs.train.train(self._arrow(query), request, progress)
         return self.add_model_version(
             name, trained.onnx, trained.metadata, function_name, request.replace
         )
 
-    def _estimated_rows(self, query_sql: str) -> int | None:
+    def _arrow(self, query: Query) -> pa.Table:
+        return self.con.sql(query.sql, params=list(query.params)).to_arrow_table()
+
+    def _estimated_rows(self, query: Query) -> int | None:
         """The planner's estimate of the query's rows (nothing is read)."""
-        ((_, plan),) = self.con.sql(f"EXPLAIN (FORMAT json) {query_sql}").fetchall()
+        ((_, plan),) = self.con.execute(
+            f"EXPLAIN (FORMAT json) {query.sql}", list(query.params)
+        ).fetchall()
         estimate = json.loads(plan)[0].get("extra_info", {}).get("Estimated Cardinality")
         return int(estimate) if isinstance(estimate, str) and estimate.isdigit() else None
 
@@ -321,8 +325,8 @@ class DuckDBBackend(Backend):
             self.catalog.set_current(name, version)
         self.sync_models()
 
-    def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
-        return udfs.train.evaluate(self.predictor(name), self.con.sql(query_sql).to_arrow_table())
+    def evaluate(self, name: str, query: Query) -> dict[str, float | None]:
+        return udfs.train.evaluate(self.predictor(name), self._arrow(query))
 
     def predictor(self, name: str) -> Predictor:
         """The model's in-use version; loads it through the loader cursor on first use.

@@ -7,13 +7,12 @@ statement.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlml._udfs_loader import udfs
-from sqlml.backends.base import Progress, TrainRequest
+from sqlml.backends.base import Progress, Query, TrainRequest
 from sqlml.backends.server import ServerModels
 from sqlml.errors import SqlmlError
 from sqlml.result import Result, RowsResult
@@ -26,17 +25,17 @@ class PlPythonBackend(ServerModels):
         self.catalog = udfs.catalog.Catalog(udfs.pg_spi.SpiExecutor(plpy))
 
     def run(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Result:
-        if params:
-            raise SqlmlError("sqlml.execute() takes no parameters; write the values into the SQL")
-        result = self.plpy.execute(sql)
+        if isinstance(params, dict):
+            raise SqlmlError("sqlml's server side binds numbered parameters, not named ones")
+        result = udfs.pg_spi.execute(self.plpy, udfs.query.Query(sql, tuple(params or ())))
         try:
             columns = list(result.colnames())
         except Exception:  # no result set (DDL, INSERT ...)
             return RowsResult([], [])
         return RowsResult(columns, udfs.pg_spi.rows_of(result))
 
-    def describe(self, sql: str) -> list[tuple[str, str]]:
-        return udfs.pg_spi.describe(self.plpy, sql)
+    def describe(self, query: Query) -> list[tuple[str, str]]:
+        return udfs.pg_spi.describe(self.plpy, query)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -46,20 +45,15 @@ class PlPythonBackend(ServerModels):
     def create_model(
         self,
         name: str,
-        query_sql: str,
+        query: Query,
         request: TrainRequest,
         function_name: str | None,
         progress: Progress,
     ) -> int:
-        return udfs.pg_training.train_model(
-            self.plpy, name, query_sql, request.to_json(), function_name
-        )
+        return udfs.pg_training.train_query(self.plpy, name, query, request, function_name)
 
-    def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
-        metrics: dict[str, float | None] = json.loads(
-            udfs.pg_training.evaluate_model(self.plpy, self.cache, name, query_sql)
-        )
-        return metrics
+    def evaluate(self, name: str, query: Query) -> dict[str, float | None]:
+        return udfs.pg_training.evaluate_query(self.plpy, name, query)
 
     def close(self) -> None:
         pass

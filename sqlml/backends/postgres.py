@@ -6,6 +6,7 @@ becomes calls of each model's SQL functions; the catalog is read with plain SQL.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import psycopg
 
 from sqlml._udfs_loader import udfs
-from sqlml.backends.base import Progress, TrainRequest
+from sqlml.backends.base import Progress, Query, TrainRequest
 from sqlml.backends.server import ServerModels
 from sqlml.errors import BackendError, PermissionDeniedError, SqlmlError, from_server
 from sqlml.result import RowsResult
@@ -77,9 +78,11 @@ class PostgresBackend(ServerModels):
     # -- running SQL ---------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> PostgresResult:
-        cursor = self.conn.cursor()
+        # A raw cursor: PostgreSQL's own $1 placeholders, bound by the server (sqlml turns
+        # every style into those), and a % in the SQL is just a %.
+        cursor = psycopg.RawCursor(self.conn)
         with server_errors():
-            cursor.execute(sql, params)
+            cursor.execute(sql, params or None)
         return PostgresResult(cursor)
 
     def _call(self, sql: str, params: Sequence[Any]) -> Any:
@@ -88,9 +91,9 @@ class PostgresBackend(ServerModels):
             row = self.conn.execute(sql, params).fetchone()
         return row[0] if row else None
 
-    def describe(self, sql: str) -> list[tuple[str, str]]:
-        with self.conn.cursor() as cursor, server_errors():
-            cursor.execute(f"SELECT * FROM ({sql}) AS _sqlml_q LIMIT 0")
+    def describe(self, query: Query) -> list[tuple[str, str]]:
+        with psycopg.RawCursor(self.conn) as cursor, server_errors():
+            cursor.execute(f"SELECT * FROM ({query.sql}) AS _sqlml_q LIMIT 0", query.params or None)
             return [(c.name, _type_name(cursor, c.type_code)) for c in cursor.description or []]
 
     @contextmanager
@@ -103,7 +106,7 @@ class PostgresBackend(ServerModels):
     def create_model(
         self,
         name: str,
-        query_sql: str,
+        query: Query,
         request: TrainRequest,
         function_name: str | None,
         progress: Progress,
@@ -112,15 +115,17 @@ class PostgresBackend(ServerModels):
         try:
             return int(
                 self._call(
-                    "SELECT sqlml.train_model(%s, %s, %s::jsonb, %s)",
-                    [name, query_sql, request.to_json(), function_name],
+                    "SELECT sqlml.train_model(%s, %s, %s::jsonb, %s, %s::jsonb)",
+                    [name, query.sql, request.to_json(), function_name, _json(query.params)],
                 )
             )
         finally:
             self._progress = None
 
-    def evaluate(self, name: str, query_sql: str) -> dict[str, float | None]:
-        return self._call("SELECT sqlml.evaluate_json(%s, %s)", [name, query_sql])
+    def evaluate(self, name: str, query: Query) -> dict[str, float | None]:
+        return self._call(
+            "SELECT sqlml.evaluate_json(%s, %s, %s::jsonb)", [name, query.sql, _json(query.params)]
+        )
 
     def cursor(self) -> PostgresBackend:
         """The same session for another thread: psycopg serialises a connection's use, and
@@ -131,6 +136,14 @@ class PostgresBackend(ServerModels):
         self.conn.remove_notice_handler(self._on_notice)
         if self._owns:
             self.conn.close()
+
+
+def _json(params: tuple[Any, ...]) -> str:
+    """A query's values for the server, which binds them to the types PostgreSQL infers for
+    the placeholders: numbers, booleans and NULL as they are, anything else as its text."""
+    return json.dumps(
+        [v if v is None or isinstance(v, bool | int | float | str) else str(v) for v in params]
+    )
 
 
 def _check_installed(conn: psycopg.Connection) -> None:

@@ -211,7 +211,7 @@ def training_rows(
     """The spine joined point-in-time to each (feature table, AS OF column); the spine's key
     and time columns (which are not features); and what the model keeps about its feature
     tables. Evaluating the model on new labels builds its rows the same way."""
-    spine = dict(session.backend.describe(session.to_engine_sql(query.copy())))
+    spine = dict(session.describe(query))
     lookups: list[Lookup] = []
     kept: list[dict[str, Any]] = []
     excluded: list[str] = []

@@ -20,11 +20,13 @@ from sqlml.errors import (
     InputSchemaError,
     InvalidTrainingDataError,
     ModelExistsError,
+    ParameterError,
     UnknownOptionError,
 )
 from sqlml.feature_tables.point_in_time import feature_tables, table_ref
+from sqlml.parameters import placeholders_in
 from sqlml.result import ArrowResult, EmptyResult, Result, facts_result
-from sqlml.session import Session
+from sqlml.session import Query, Session
 
 _STAGE = "_sqlml_stage"
 SUMMARY_COLUMNS = {
@@ -47,8 +49,13 @@ def create_feature_table(node: ml.CreateFeatureTable, session: Session) -> Resul
         )
     if existing is None and _relation_exists(session, name):
         raise ModelExistsError(f"CREATE FEATURE TABLE {name}: a table named {name} exists already")
+    if placeholders_in(node.args["query"]):
+        raise ParameterError(
+            f"CREATE FEATURE TABLE {name}: its query is kept and run again by REFRESH FEATURE "
+            "TABLE, so it cannot hold parameters (as a view's cannot); write the values in it"
+        )
     query_sql = session.to_engine_sql(node.args["query"])
-    columns = session.backend.describe(query_sql)
+    columns = session.backend.describe(Query(query_sql))
     where = f"CREATE FEATURE TABLE {name}"
     keys = [_column(k, columns, "KEY", where) for k in node.args["keys"]]
     timestamp = _column(node.args["timestamp"], columns, "TIMESTAMP", where)
@@ -86,7 +93,7 @@ def create_feature_table(node: ml.CreateFeatureTable, session: Session) -> Resul
 def refresh_feature_table(node: ml.RefreshFeatureTable, session: Session) -> Result:
     tables = feature_tables(session)
     table = tables.get(node.this)
-    columns = [list(c) for c in session.backend.describe(table.query)]
+    columns = [list(c) for c in session.backend.describe(Query(table.query))]
     if columns != table.columns:
         raise InputSchemaError(
             f"REFRESH FEATURE TABLE {table.name}: its query now gives the columns "

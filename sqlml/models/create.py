@@ -13,7 +13,7 @@ from sqlml.feature_tables import point_in_time as features
 from sqlml.models import bigquery, redshift, transform
 from sqlml.models.forms import Translated
 from sqlml.result import ArrowResult, Result
-from sqlml.session import Session
+from sqlml.session import Query, Session
 
 DEFAULT_ALGORITHM = "lightgbm"
 
@@ -55,8 +55,8 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         query, excluded, used = features.training_rows(
             query, [(f.this, f.args.get("as_of")) for f in sources], session
         )
-    query_sql = session.to_engine_sql(query) if query is not None else None
-    clauses = _clauses(node, session, query_sql)
+    bound = session.query(query) if query is not None else None
+    clauses = _clauses(node, session, bound)
     if projections:
         clauses.annotations["transform"] = transform.annotation(projections, session.dialect)
     if used:
@@ -79,9 +79,9 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         exclude=tuple(excluded),
         replace=bool(node.args.get("replace")),
     )
-    assert query_sql is not None  # only Redshift's bring-your-own-model has none: refused
+    assert bound is not None  # only Redshift's bring-your-own-model has none: refused
     try:
-        version = backend.create_model(name, query_sql, request, function_name, session.progress)
+        version = backend.create_model(name, bound, request, function_name, session.progress)
     except ModelExistsError:
         if node.args.get("if_not_exists"):  # another session stored it meanwhile
             return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
@@ -107,11 +107,11 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     )
 
 
-def _clauses(node: ml.CreateModel, session: Session, query_sql: str | None) -> Translated:
+def _clauses(node: ml.CreateModel, session: Session, query: Query | None) -> Translated:
     """What to train, from sqlml's clauses, BigQuery's OPTIONS or Redshift ML's clauses."""
     options = dict(node.args.get("options") or {})
     if node.args.get("redshift"):
-        return redshift.from_redshift(node.args, session, query_sql)
+        return redshift.from_redshift(node.args, session, query)
     if bigquery.is_bigquery_form(options):
         return bigquery.from_bigquery(options, node.args)
     if not node.args.get("target"):

@@ -188,7 +188,7 @@ def model_metrics(
     if query is None:
         return model.metadata["metrics"]
     rows = model_rows(model, query, session)
-    return session.backend.evaluate(model.name, session.to_engine_sql(rows))
+    return session.backend.evaluate(model.name, session.query(rows))
 
 
 def evaluate_model(node: ml.EvaluateModel, session: Session) -> Result:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlml.errors import SqlmlSyntaxError, UnknownOptionError, UnsupportedError, close_matches
 from sqlml.models.forms import Translated, mixed_forms, to_number
 from sqlml.models.redshift_checks import check_function_types, check_task, query_column
-from sqlml.session import Session
+from sqlml.session import Query, Session
 
 AUTO_NOTICE = (
     "AUTO ON: sqlml has no automatic model search yet; trained lightgbm (gradient-boosted trees)"
@@ -174,14 +174,14 @@ IGNORED_SETTINGS = {
 SETTINGS = (*IGNORED_SETTINGS, "MAX_CELLS")
 
 
-def from_redshift(clauses: dict[str, Any], session: Session, query_sql: str | None) -> Translated:
+def from_redshift(clauses: dict[str, Any], session: Session, query: Query | None) -> Translated:
     """sqlml's target, algorithm, task and options for a Redshift ML CREATE MODEL."""
     redshift: dict[str, Any] = clauses["redshift"]
     _refuse(clauses, redshift)
-    assert query_sql is not None  # only bring-your-own-model has none, refused above
+    assert query is not None  # only bring-your-own-model has none, refused above
     if not clauses.get("target"):
         raise SqlmlSyntaxError("CREATE MODEL needs TARGET <column> (the label to predict)")
-    columns = session.backend.describe(query_sql)
+    columns = session.backend.describe(query)
     target = query_column(columns, clauses["target"], "TARGET")
     translated = Translated(target=target, algorithm=None, task=None)
     model_type = _model_type(redshift, translated)
@@ -189,7 +189,7 @@ def from_redshift(clauses: dict[str, Any], session: Session, query_sql: str | No
     needs_task = task is None and MODEL_TYPES[model_type] is None  # LINEAR_LEARNER
     if needs_task or classes is not None or task == "regression":
         typed = (target, dict(columns)[target])
-        task = check_task(session, query_sql, typed, redshift, task, classes)
+        task = check_task(session, query, typed, redshift, task, classes)
     translated.task = task
     translated.algorithm = MODEL_TYPES[model_type] or (
         "logistic_regression" if task == "classification" else "linear_regression"
@@ -205,7 +205,7 @@ def from_redshift(clauses: dict[str, Any], session: Session, query_sql: str | No
     ):
         if clause in redshift:
             translated.notices.append(f"{clause.upper()} is accepted and ignored: {why}")
-    translated.annotations = {"redshift": _annotation(redshift, model_type, query_sql)}
+    translated.annotations = {"redshift": _annotation(redshift, model_type, query.sql)}
     return translated
 
 

@@ -15,7 +15,7 @@ from sqlglot.errors import SqlglotError
 
 from sqlml._udfs_loader import udfs
 from sqlml.errors import InputSchemaError, InvalidTrainingDataError, close_matches
-from sqlml.session import Session
+from sqlml.session import Query, Session
 
 # Engine column kinds: what a declared FUNCTION argument type must agree with, and what a
 # target's task depends on.
@@ -41,7 +41,7 @@ def query_column(columns: list[tuple[str, str]], name: str, clause: str) -> str:
 
 def check_task(
     session: Session,
-    query_sql: str,
+    query: Query,
     target: tuple[str, str],
     redshift: dict[str, Any],
     task: str | None,
@@ -66,9 +66,9 @@ def check_task(
         return udfs.tasks.inferred_task(
             numeric=kind == "number",
             integer=integer,
-            distinct=lambda: _distinct(session, query_sql, name),
+            distinct=lambda: _distinct(session, query, name),
         )
-    distinct = _distinct(session, query_sql, name)
+    distinct = _distinct(session, query, name)
     if classes == 2 and distinct > 2:
         raise InvalidTrainingDataError(
             f"{clause} {written}: binary classification, but target {name!r} has "
@@ -108,10 +108,10 @@ def check_function_types(
             )
 
 
-def _distinct(session: Session, query_sql: str, column: str) -> int:
+def _distinct(session: Session, query: Query, column: str) -> int:
     name = exp.to_identifier(column, quoted=True).sql(dialect=session.backend.name)
-    sql = f"SELECT COUNT(DISTINCT {name}) FROM ({query_sql}) AS _sqlml_target"
-    (row,) = session.backend.run(sql).fetchall()
+    sql = f"SELECT COUNT(DISTINCT {name}) FROM ({query.sql}) AS _sqlml_target"
+    (row,) = session.backend.run(sql, query.params).fetchall()
     return int(row[0])
 
 

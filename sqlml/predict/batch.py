@@ -50,6 +50,7 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError
+from sqlml.parameters import take
 from sqlml.predict.batch_shapes import eligible, limit_inside
 from sqlml.predict.calls import (
     expand_arguments,
@@ -58,10 +59,10 @@ from sqlml.predict.calls import (
     signature,
 )
 from sqlml.scope import ctes_around
-from sqlml.session import ModelLookup, Rewriting
+from sqlml.session import ModelLookup, Query, Rewriting
 
 CHUNK_ROWS = 10_000
-Describe = Callable[[str], list[tuple[str, str]]]  # SQL of a query → (column, type) pairs
+Describe = Callable[[exp.Query], list[tuple[str, str]]]  # a query → (column, type) pairs
 RelationKind = Callable[[str], str | None]  # a relation's name → pg_class.relkind
 
 
@@ -71,7 +72,13 @@ def rewrite_batches(tree: exp.Expr, rewriting: Rewriting) -> None:
     backend = rewriting.session.backend
     if not backend.batch_predict:
         return
-    lookup, describe, relation_kind = rewriting.models, backend.describe, backend.relation_kind
+    lookup, relation_kind = rewriting.models, backend.relation_kind
+
+    def describe(query: exp.Query) -> list[tuple[str, str]]:
+        query = query.copy()
+        params = take(query, rewriting.session.params)
+        return backend.describe(Query(_sql(query), params))
+
     schema = backend.function_schema or "sqlml"
     # Innermost first: a SELECT's source becomes SQL text here, so the PREDICTs inside it
     # must have been rewritten by then (what no batch takes, the per-row rewrite takes).
@@ -153,7 +160,7 @@ def _rewrite(
     )
     for cte in ctes:
         probe = probe.with_(cte.alias, as_=cte.this.copy(), copy=False)
-    described = describe(_sql(probe))
+    described = describe(probe)
     available = [name for name, _ in described[: len(described) - len(probes)]]
     argument_types = iter(t for _, t in described[len(described) - len(probes) :])
     for prediction, model, arguments in calls:

@@ -298,7 +298,8 @@ def _scored(
         proba=True,
     )
     tree = exp.select(target.as_("_sqlml_y"), call.as_("_sqlml_p")).from_(source)
-    rows = session.backend.run(session.to_engine_sql(tree), None).fetchall()
+    scored = session.query(tree)
+    rows = session.backend.run(scored.sql, scored.params).fetchall()
     classes = meta["classes"]
     index = {str(c): i for i, c in enumerate(classes)}
     y, probabilities = [], []

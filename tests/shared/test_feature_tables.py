@@ -30,7 +30,7 @@ from sqlml.errors import (
     SqlmlSyntaxError,
     UnknownOptionError,
 )
-from sqlml.session import SqlmlNotice
+from sqlml.session import Query, SqlmlNotice
 
 BASE = dt.datetime(2024, 1, 1)
 TTL = dt.timedelta(days=3)
@@ -181,21 +181,21 @@ def described(con: sqlml.Connection, table: str) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture
-def trained(con: sqlml.Connection, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every training query CREATE MODEL hands to the engine, as it runs."""
-    queries: list[str] = []
+def trained(con: sqlml.Connection, monkeypatch: pytest.MonkeyPatch) -> list[Query]:
+    """Every training query (and its parameters) CREATE MODEL hands to the engine."""
+    queries: list[Query] = []
     original = con.backend.create_model
 
-    def create_model(name: str, query_sql: str, *args: Any) -> int:
-        queries.append(query_sql)
-        return original(name, query_sql, *args)
+    def create_model(name: str, query: Query, *args: Any) -> int:
+        queries.append(query)
+        return original(name, query, *args)
 
     monkeypatch.setattr(con.backend, "create_model", create_model)
     return queries
 
 
-def training_rows(con: sqlml.Connection, query_sql: str) -> list[tuple]:
-    return [tuple(r) for r in con.backend.run(query_sql).fetchall()]
+def training_rows(con: sqlml.Connection, query: Query) -> list[tuple]:
+    return [tuple(r) for r in con.backend.run(query.sql, query.params).fetchall()]
 
 
 # -- the rule against a brute-force reference -------------------------------------------------
@@ -680,9 +680,9 @@ def test_create_variants(con, events):
     with pytest.raises(ModelExistsError, match="already exists"):
         con.execute(create.format("", "", "visits"))
     assert rows(con, create.format("", "IF NOT EXISTS", "visits")) == []
-    assert "spend" in [c for c, _ in con.backend.describe("SELECT * FROM spend")]
+    assert "spend" in [c for c, _ in con.backend.describe(Query("SELECT * FROM spend"))]
     con.execute(create.format("OR REPLACE", "", "visits"))
-    assert [c for c, _ in con.backend.describe("SELECT * FROM spend")] == [
+    assert [c for c, _ in con.backend.describe(Query("SELECT * FROM spend"))] == [
         "customer_id",
         "feature_time",
         "visits",

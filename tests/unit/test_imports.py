@@ -13,13 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Lowest first. A module takes the first layer with a pattern that matches its name.
 LAYERS: list[tuple[str, ...]] = [
-    ("sqlml.errors", "sqlml.version"),
+    ("sqlml.errors", "sqlml.version", "sqlml.interrupts"),
     ("udfs", "udfs.*"),  # what runs inside the database
     ("sqlml._udfs_loader",),
     ("sqlml.catalog_upgrade",),
     ("sqlml.result",),
     ("sqlml.dialects", "sqlml.dialects.*"),
     ("sqlml.statements",),
+    ("sqlml.parameters",),
     ("sqlml.backends.base",),
     ("sqlml.backends.server",),
     ("sqlml.backends.*",),

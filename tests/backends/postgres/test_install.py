@@ -24,16 +24,16 @@ from sqlml.install import check_server_python, install, installed_version, unins
 DATABASE = "sqlml_t_install"
 NON_SUPERUSER = "sqlml_t_carol"
 
-# What sql/sqlml--0.2.0.sql puts into schema sqlml.
+# What sql/sqlml--0.3.0.sql puts into schema sqlml.
 SQLML_FUNCTIONS = {
     "execute(text)",
-    "train_model(text,text,jsonb,text)",
+    "train_model(text,text,jsonb,text,jsonb)",
     "_install_model_functions(text)",
     "drop_model(text)",
     "set_model_version(text,integer)",
     "predict(text,jsonb)",
     "predict_proba(text,jsonb)",
-    "evaluate_json(text,text)",
+    "evaluate_json(text,text,jsonb)",
     "show_models()",
     "describe_model(text)",
     "explain_model(text)",

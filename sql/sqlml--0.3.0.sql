@@ -1,4 +1,4 @@
--- sqlml 0.2.0: the functions of schema sqlml in PostgreSQL.
+-- sqlml 0.3.0: the functions of schema sqlml in PostgreSQL.
 --
 -- `sqlml install` runs this after creating the catalog tables (udfs/catalog.py) and
 -- replaces each @PRELUDE@ with two lines that put sqlml's packages on the server
@@ -14,14 +14,20 @@ LANGUAGE plpython3u VOLATILE AS $sqlml$
 return handoff.call(plpy, handoff.execute, GD, statement)
 $sqlml$;
 
--- Train on a query's rows (read inside the server) and store a new version.
+-- Functions of earlier releases whose arguments changed (0.2.0: no query parameters).
+DROP FUNCTION IF EXISTS sqlml.train_model(text, text, jsonb, text);
+DROP FUNCTION IF EXISTS sqlml.evaluate_json(text, text);
+
+-- Train on a query's rows (read inside the server) and store a new version. The query's
+-- placeholders $1, $2 ... stand for the values of `params` (a JSON array).
 -- → sqlml/in_server.py: train_model
 CREATE OR REPLACE FUNCTION sqlml.train_model(
-    name text, query text, request jsonb, function_name text DEFAULT NULL
+    name text, query text, request jsonb, function_name text DEFAULT NULL,
+    params jsonb DEFAULT '[]'
 ) RETURNS integer
 LANGUAGE plpython3u VOLATILE AS $sqlml$
 @PRELUDE@
-return handoff.call(plpy, handoff.train_model, name, query, request, function_name)
+return handoff.call(plpy, handoff.train_model, name, query, request, function_name, params)
 $sqlml$;
 
 -- (Re)create the SQL functions that serve a model's in-use version.
@@ -64,10 +70,13 @@ $sqlml$;
 
 -- Metrics of a model on a query's rows (the target column included), as JSON.
 -- → sqlml/in_server.py: evaluate_model
-CREATE OR REPLACE FUNCTION sqlml.evaluate_json(model text, query text) RETURNS jsonb
-LANGUAGE plpython3u STABLE AS $sqlml$
+CREATE OR REPLACE FUNCTION sqlml.evaluate_json(
+    model text, query text, params jsonb DEFAULT '[]'
+) RETURNS jsonb
+-- VOLATILE: the types of the query's placeholders are found with PREPARE.
+LANGUAGE plpython3u VOLATILE AS $sqlml$
 @PRELUDE@
-return handoff.call(plpy, handoff.evaluate_model, GD, model, query)
+return handoff.call(plpy, handoff.evaluate_model, GD, model, query, params)
 $sqlml$;
 
 -- A real[]'s own bytes, for the batch PREDICT path to hand a chunk of rows to Python
