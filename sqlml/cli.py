@@ -24,7 +24,7 @@ from sqlml import demo
 from sqlml.dialects import READABLE
 from sqlml.errors import SqlmlError
 from sqlml.output import Ui, one_line
-from sqlml.script import run_sql
+from sqlml.script import Cancelled, run_sql
 from sqlml.shell import interactive
 
 if TYPE_CHECKING:
@@ -230,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ui = Ui.create()
     try:
         return handler(args, ui)
+    except Cancelled:  # said which statement
+        return 130
     except KeyboardInterrupt:
         ui.error("Interrupted")
         return 130

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from sqlml.statements import Statement
 
 
+class Cancelled(KeyboardInterrupt):
+    """Ctrl-C stopped a statement; the user has been told which."""
+
+
 def split_statements(con: Connection, text: str) -> list[Statement]:
     from sqlml.dialects import ml_dialect
     from sqlml.statements import split
@@ -37,13 +41,16 @@ def run_sql(
         ui.error(f"Error: {one_line(error)}")
         return False
     for statement in statements:
+        where = f" at line {statement.line}" if name_line else ""
         try:
             with ui.progress.running():
                 outcome = fetch(execute(con, statement), statement.text)
+        except KeyboardInterrupt:
+            ui.error(f"Cancelled{where}: the statement was stopped by Ctrl-C")
+            raise Cancelled from None
         except Exception as error:
             if os.environ.get("SQLML_DEBUG"):
                 raise
-            where = f" at line {statement.line}" if name_line else ""
             ui.error(f"Error{where}: {one_line(error)}")
             return False
         print_outcome(ui.out, outcome, show_ok)

@@ -9,7 +9,7 @@ from rich.text import Text
 
 import sqlml
 from sqlml.output import Ui
-from sqlml.script import run_sql
+from sqlml.script import Cancelled, run_sql
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -52,7 +52,9 @@ def interactive(con: Connection, database: str, ui: Ui) -> int:
             continue
         try:
             run_sql(con, text, ui, show_ok=True, name_line="\n" in text)
-        except KeyboardInterrupt:  # stops the statement, not the shell
+        except Cancelled:  # stopped the statement, not the shell
+            pass
+        except KeyboardInterrupt:  # while printing a result
             ui.error("Cancelled")
 
 

@@ -26,6 +26,7 @@ from sqlml.errors import (
     SqlmlError,
     WrongThreadError,
 )
+from sqlml.interrupts import interruptible
 
 Catalog = udfs.catalog.Catalog
 ModelVersion = udfs.catalog.ModelVersion
@@ -219,7 +220,7 @@ class DuckDBBackend(Backend):
     # -- running SQL ---------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> DuckDBResult:
-        self.con.execute(sql, params)
+        interruptible(lambda: self.con.execute(sql, params), self.con.interrupt)
         return DuckDBResult(self)
 
     def describe(self, query: Query) -> list[tuple[str, str]]:
@@ -292,7 +293,8 @@ class DuckDBBackend(Backend):
         )
 
     def _arrow(self, query: Query) -> pa.Table:
-        return self.con.sql(query.sql, params=list(query.params)).to_arrow_table()
+        relation = self.con.sql(query.sql, params=list(query.params))
+        return interruptible(relation.to_arrow_table, self.con.interrupt)
 
     def _estimated_rows(self, query: Query) -> int | None:
         """The planner's estimate of the query's rows (nothing is read)."""
