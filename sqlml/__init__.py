@@ -37,11 +37,19 @@ if TYPE_CHECKING:
     from sqlml.connection import Connection
 
 
+# PEP 249 (DB-API 2.0): one connection per thread (cursor() gives another); placeholders
+# are ? (qmark) and also $1 (numeric) and $name (named): see Connection.execute.
+apilevel = "2.0"
+threadsafety = 1
+paramstyle = "qmark"
+Error = SqlmlError  # every error sqlml raises
+
 __all__ = [
     "BackendError",
     "CatalogVersionError",
     "Connection",
     "DatabaseInUseError",
+    "Error",
     "FeatureTableNotFoundError",
     "InputSchemaError",
     "InvalidTrainingDataError",
@@ -58,7 +66,10 @@ __all__ = [
     "UnsupportedError",
     "WrongThreadError",
     "__version__",
+    "apilevel",
     "connect",
+    "paramstyle",
+    "threadsafety",
 ]
 
 

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,10 +22,12 @@ from rich.text import Text
 
 import sqlml
 from sqlml import demo
+from sqlml.connection import is_postgres_dsn
 from sqlml.dialects import READABLE
 from sqlml.errors import SqlmlError
-from sqlml.output import Ui, one_line
+from sqlml.output import MODES, Ui, one_line
 from sqlml.script import Cancelled, run_sql
+from sqlml.session import SqlmlNotice
 from sqlml.shell import interactive
 
 if TYPE_CHECKING:
@@ -33,14 +36,44 @@ if TYPE_CHECKING:
 DB_HELP = "a DuckDB file, :memory: or a postgresql:// DSN"
 
 
-def _connect(database: str, ui: Ui, read: str | None = None) -> Connection | None:
+def _connect(
+    database: str, ui: Ui, read: str | None = None, *, create: bool = False
+) -> Connection | None:
+    """The database, or None once the error is said. A DuckDB file that does not exist is
+    an error (a typo would otherwise make an empty database) unless ``create``."""
+    if not create and not _exists(database):
+        ui.error(
+            f"Error: no DuckDB database at {database} (a postgresql:// URL or host=... "
+            f"dbname=... names a PostgreSQL one; sqlml shell {database} creates a file)"
+        )
+        return None
     try:
         return sqlml.connect(database, progress=ui.progress, read=read)
     except Exception as error:  # duckdb, psycopg and the OS all have their own errors
         if os.environ.get("SQLML_DEBUG"):
             raise
-        ui.error(f"Error: cannot open {database}: {one_line(error)}")
+        said = one_line(error)
+        ui.error(
+            f"Error: {said}"
+            if isinstance(error, SqlmlError)
+            else f"Error: cannot open {database}: {said}"
+        )
         return None
+
+
+def _exists(database: str) -> bool:
+    """A PostgreSQL database is there to connect to; a DuckDB file may not be."""
+    return is_postgres_dsn(database) or database == ":memory:" or Path(database).exists()
+
+
+def _postgres_only(command: str, dsn: str, ui: Ui) -> bool:
+    if is_postgres_dsn(dsn):
+        return True
+    ui.error(
+        f"Error: sqlml {command} is for PostgreSQL (postgresql://... or host=... dbname=...); "
+        f"a DuckDB file needs no install: sqlml.connect({dsn!r}) or sqlml shell {dsn} sets it up"
+    )
+    return False
 
 
 # -- subcommands ------------------------------------------------------------------------
@@ -60,7 +93,9 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def cmd_shell(args: argparse.Namespace, ui: Ui) -> int:
-    con = _connect(args.db, ui, args.read)
+    if not _exists(args.db):
+        ui.progress(f"creating a new DuckDB database at {args.db}")
+    con = _connect(args.db, ui, args.read, create=True)
     if con is None:
         return 1
     with con:
@@ -85,13 +120,36 @@ def _admin(action: Callable[[], object], ui: Ui) -> int:
 def cmd_install(args: argparse.Namespace, ui: Ui) -> int:
     from sqlml import install
 
+    if not _postgres_only("install", args.dsn, ui):
+        return 2
     return _admin(lambda: install.install(args.dsn, upgrade=args.upgrade, report=ui.progress), ui)
 
 
 def cmd_uninstall(args: argparse.Namespace, ui: Ui) -> int:
     from sqlml import install
 
-    return _admin(lambda: install.uninstall(args.dsn, report=ui.progress), ui)
+    if not _postgres_only("uninstall", args.dsn, ui):
+        return 2
+
+    def uninstall() -> None:
+        found = install.contents(args.dsn)
+        if found is not None and not args.yes and not _confirmed(found, ui):
+            raise SqlmlError("nothing was dropped (sqlml uninstall --yes skips the question)")
+        install.uninstall(args.dsn, report=ui.progress)
+
+    return _admin(uninstall, ui)
+
+
+def _confirmed(found: tuple[int, int], ui: Ui) -> bool:
+    models, tables = found
+    question = (
+        f"This drops schema sqlml with {models} model(s), their functions and {tables} "
+        "feature table definition(s). Go on? [y/N] "
+    )
+    if not sys.stdin.isatty():
+        ui.error(f"Error: {question.split('. ')[0]}: pass --yes to confirm")
+        return False
+    return input(question).strip().lower() in ("y", "yes")
 
 
 def cmd_copy_model(args: argparse.Namespace, ui: Ui) -> int:
@@ -112,12 +170,20 @@ def cmd_copy_model(args: argparse.Namespace, ui: Ui) -> int:
 def cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
     started = time.perf_counter()
     database = args.db
+    if database != ":memory:" and Path(database).exists() and not args.force:
+        ui.error(
+            f"Error: {database} exists and the demo starts from an empty database: pass "
+            "--force to replace it, or --db to write another file"
+        )
+        return 1
     try:
         _remove_database(database)  # the demo starts from scratch every time
     except OSError as error:
         ui.error(f"Error: cannot replace {database}: {error}")
         return 1
-    con = _connect(database, ui)
+    where = "memory" if database == ":memory:" else str(Path(database).resolve())
+    ui.progress(f"the demo writes its tables and models to {where}")
+    con = _connect(database, ui, create=True)
     if con is None:
         return 1
     with con:
@@ -183,12 +249,19 @@ def _parser() -> argparse.ArgumentParser:
             choices=READABLE,
             help="the dialect the SQL is written in (default: the engine's); it is transpiled",
         )
+        command.add_argument(
+            "--format",
+            choices=MODES,
+            default="table",
+            help="how results are printed (default: table; the shell's .mode changes it)",
+        )
     run.set_defaults(handler=cmd_run)
 
     guided = commands.add_parser("demo", help="a guided example on the Palmer penguins")
     guided.add_argument(
-        "--db", default=demo.DEFAULT_DATABASE, help="DuckDB file to (re)create for the demo"
+        "--db", default=demo.DEFAULT_DATABASE, help="DuckDB file to create for the demo"
     )
+    guided.add_argument("--force", action="store_true", help="replace the file if it exists")
     guided.set_defaults(handler=cmd_demo)
 
     install = commands.add_parser(
@@ -204,6 +277,9 @@ def _parser() -> argparse.ArgumentParser:
         "uninstall", help="remove schema sqlml, its models and their functions from PostgreSQL"
     )
     uninstall.add_argument("dsn", help="postgresql://... of the database")
+    uninstall.add_argument(
+        "--yes", action="store_true", help="do not ask before dropping every model"
+    )
     uninstall.set_defaults(handler=cmd_uninstall)
 
     copy = commands.add_parser(
@@ -227,7 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return exit_.code if isinstance(exit_.code, int) else 2
     handler: Callable[[argparse.Namespace, Ui], int] = args.handler
-    ui = Ui.create()
+    ui = Ui.create(getattr(args, "format", "table"))
+    # The progress lines say each notice ("notice: ..."); the warning would say it again.
+    warnings.filterwarnings("ignore", category=SqlmlNotice)
     try:
         return handler(args, ui)
     except Cancelled:  # said which statement

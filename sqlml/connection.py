@@ -5,16 +5,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
+from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+from sqlglot.tokens import TokenType
 
-from sqlml import parameters, pipeline
+from sqlml import parameters, pipeline, replacement_scans
+from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Backend
 from sqlml.dialects import expressions as ml
 from sqlml.dialects import ml_dialect
@@ -28,6 +32,7 @@ from sqlml.errors import (
 from sqlml.feature_tables import statements as feature_table_statements
 from sqlml.models import create, manage
 from sqlml.parameters import Params
+from sqlml.positions import locate
 from sqlml.predict.calls import signature
 from sqlml.result import EmptyResult, Result
 from sqlml.session import Query, Session
@@ -52,20 +57,34 @@ def _silent(message: str) -> None:
 
 
 class Cursor:
-    """DB-API-like access to one statement's result."""
+    """One statement's result, as PEP 249 (DB-API 2.0) describes a cursor's: description,
+    rowcount, fetchone / fetchmany / fetchall, iteration; plus arrow() and df()."""
 
-    def __init__(self, result: Result):
+    arraysize = 1  # rows fetchmany() gives when not told
+
+    def __init__(self, result: Result, backend: Backend):
         self._result = result
+        self._backend = backend
 
     @property
     def description(self) -> list[tuple] | None:
-        return self._result.description
+        """(name, type_code, None, ...) per column; type_code is the engine's name of the
+        column's type (DuckDB's VARCHAR, PostgreSQL's text), for every kind of statement."""
+        described = self._result.description
+        if described is None:
+            return None
+        return [(name, self._backend.type_code(kind), *rest) for name, kind, *rest in described]
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement returned or changed, where known; -1 otherwise (as DuckDB's)."""
+        return getattr(self._result, "rowcount", -1)
 
     def fetchone(self) -> tuple | None:
         return self._result.fetchone()
 
-    def fetchmany(self, size: int = 1) -> list[tuple]:
-        return self._result.fetchmany(size)
+    def fetchmany(self, size: int | None = None) -> list[tuple]:
+        return self._result.fetchmany(self.arraysize if size is None else size)
 
     def fetchall(self) -> list[tuple]:
         return self._result.fetchall()
@@ -75,6 +94,15 @@ class Cursor:
 
     def df(self) -> Any:
         return self.arrow().to_pandas()
+
+    def close(self) -> None:
+        """Nothing is held: a result is read or dropped with the next statement."""
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __iter__(self) -> Iterator[tuple]:
         while (row := self.fetchone()) is not None:
@@ -92,10 +120,12 @@ class Connection:
         self._dialect = ml_dialect(self.read)
         if callable(progress):
             self._progress: Progress = progress
+            backend.report_progress(progress)
         else:
             self._progress = _stderr_progress if progress else _silent
         self._session = Session(backend, self._progress, _rewrite(None), self.read)
         self._closed = False
+        self._last = Cursor(_empty(), backend)
 
     # -- public API --------------------------------------------------------------------
 
@@ -108,18 +138,65 @@ class Connection:
             raise SqlmlSyntaxError(
                 f"execute() runs one statement and got {len(statements)}; use executescript()"
             )
-        return Cursor(self._run(statements[0], params))
+        scope = self._scope(sys._getframe(1))
+        self._last = Cursor(self._run(statements[0], params, scope), self.backend)
+        return self._last
 
     def executescript(self, script: str) -> Cursor:
         """Run every statement of a script in order; the last one's result is returned."""
         result: Result | None = None
+        scope = self._scope(sys._getframe(1))
         for statement in self._split(script):
-            result = self._run(statement, None)
-        return Cursor(result) if result is not None else Cursor(_empty())
+            result = self._run(statement, None, scope)
+        self._last = Cursor(result if result is not None else _empty(), self.backend)
+        return self._last
 
     def command(self, statement: ml.MLStatement) -> Cursor:
         """Run an already-parsed sqlml statement (the function forms in PostgreSQL use it)."""
-        return Cursor(_run_statement(statement, self._session))
+        return Cursor(_run_statement(statement, self._session), self.backend)
+
+    def register(self, name: str, frame: Any) -> None:
+        """Makes a pandas or polars frame or an Arrow table a view named ``name`` on this
+        connection (DuckDB; frames in the caller's scope are found by name without it)."""
+        self.backend.register(name, frame)
+
+    def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> Cursor:
+        """Run one statement once per set of parameters (PEP 249); the last result."""
+        (statement,) = self._split(sql)
+        scope = self._scope(sys._getframe(1))
+        result: Result = _empty()
+        for params in seq_of_params:
+            result = self._run(statement, params, scope)
+        self._last = Cursor(result, self.backend)
+        return self._last
+
+    # As a DB-API cursor (what cursor() gives): the last execute()'s result.
+
+    @property
+    def description(self) -> list[tuple] | None:
+        return self._last.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._last.rowcount
+
+    def fetchone(self) -> tuple | None:
+        return self._last.fetchone()
+
+    def fetchmany(self, size: int | None = None) -> list[tuple]:
+        return self._last.fetchmany(size)
+
+    def fetchall(self) -> list[tuple]:
+        return self._last.fetchall()
+
+    def commit(self) -> None:
+        """Commits a transaction the caller began (BEGIN); sqlml's statements commit by
+        themselves, and plain statements outside BEGIN are committed as they run."""
+        self.backend.end_transaction(commit=True)
+
+    def rollback(self) -> None:
+        """Rolls back a transaction the caller began (BEGIN); without one it does nothing."""
+        self.backend.end_transaction(commit=False)
 
     def cursor(self) -> Connection:
         """A connection to the same database for another thread (as duckdb's and DB-API's
@@ -148,17 +225,26 @@ class Connection:
             raise SqlmlSyntaxError("no SQL statement to run")
         return statements
 
-    def _run(self, statement: Statement, params: Params) -> Result:
+    def _scope(self, caller: FrameType) -> dict[str, Any]:
+        """The data frames the caller can see, which DuckDB reads by name."""
+        return replacement_scans.in_scope(caller) if self.backend.reads_frames else {}
+
+    def _run(self, statement: Statement, params: Params, scope: dict[str, Any]) -> Result:
         self.backend.begin_statement()
         self.backend.sync_models()
         used: dict[str, str] = {}  # engine function → model, for errors about PREDICT
         text, values = parameters.bind(statement.text, params, self._dialect, self.backend.name)
+        written = statement
         statement = dataclasses.replace(statement, text=text)
         session = dataclasses.replace(self._session, rewrite=_rewrite(used), params=values)
+        as_written = not statement.is_ml and self.read == self.backend.name and text == written.text
+        frames = replacement_scans.named_in(statement.text, scope, self._dialect)
         try:
-            with _deep_recursion():
+            with _deep_recursion(), self.backend.reading_frames(frames):
                 return self._dispatch(statement, session)
-        except SqlmlError:
+        except SqlmlError as error:
+            if error.line is None:
+                _place(error, locate(error, written, as_written))
             raise
         except RecursionError:
             raise SqlmlSyntaxError(
@@ -168,11 +254,19 @@ class Connection:
                 statement.column,
             ) from None
         except _ENGINE_ERRORS as error:
-            raise self._explain_engine_error(error, used, statement) from error
+            explained = self._explain_engine_error(error, used, written)
+            _place(explained, locate(error, written, as_written))
+            raise explained from error
 
     def _dispatch(self, statement: Statement, session: Session) -> Result:
         if not statement.is_ml:
-            return self.backend.run(self._transpiled(statement), session.params)
+            try:
+                return self.backend.run(self._transpiled(statement), session.params)
+            except _ENGINE_ERRORS:
+                described = self._described_model(statement)
+                if described is None:
+                    raise
+                return _run_statement(described, session)
         tree = self._parse(statement)
         if isinstance(tree, ml.ExplainQuery):
             keyword = "EXPLAIN ANALYZE" if tree.args.get("analyze") else "EXPLAIN"
@@ -182,6 +276,20 @@ class Connection:
             return _run_statement(tree, session)
         query = session.query(tree)
         return self.backend.run(query.sql, query.params)
+
+    def _described_model(self, statement: Statement) -> ml.MLStatement | None:
+        """``DESCRIBE m`` (MindsDB's, and DuckDB's for tables) that the engine could not
+        answer, when m is a model or feature table: sqlml's DESCRIBE of it."""
+        tokens = self._dialect.tokenize(statement.text)
+        if len(tokens) != 2 or tokens[0].text.upper() not in ("DESCRIBE", "DESC"):
+            return None
+        token = tokens[1]
+        name = token.text if token.token_type == TokenType.IDENTIFIER else token.text.lower()
+        if self.backend.catalog.find(name) is not None:
+            return ml.DescribeModel(this=name)
+        if name in udfs.catalog.FeatureTables(self.backend.catalog.db).names():
+            return ml.DescribeFeatureTable(this=name)
+        return None
 
     def _transpiled(self, statement: Statement) -> str:
         """A plain statement in the engine's SQL: as written when it is already, else
@@ -219,9 +327,9 @@ class Connection:
 
     def _explain_engine_error(
         self, error: Exception, used: dict[str, str], statement: Statement
-    ) -> Exception:
+    ) -> SqlmlError:
         """An engine error about PREDICT's arguments, told in the model's terms."""
-        message = str(error)
+        message = _engine_message(error)
         named = [m for f, m in used.items() if f.lower() in message.lower()]
         if not named and used and _is_conversion_error(error):
             named = list(dict.fromkeys(used.values()))  # a value that could not be cast
@@ -259,6 +367,24 @@ def _is_conversion_error(error: Exception) -> bool:
     return type(error).__name__ == "ConversionException" or sqlstate in _CAST_SQLSTATES
 
 
+def _place(error: SqlmlError, position: tuple[int, int] | None) -> None:
+    """Gives the error its line and column. sqlml's own messages stay as they are, the same
+    as the server's; an engine's message, whose excerpt may be of the rewritten SQL, ends
+    with the place instead."""
+    if position is None:
+        return
+    error.line, error.column = position
+    if isinstance(error, BackendError):
+        place = f"line {error.line}, column {error.column}"
+        error.args = (f"{_engine_message(error.engine_error or error)} ({place})",)
+
+
+def _engine_message(error: Exception) -> str:
+    """The engine's message without its excerpt of the SQL it ran, which may be sqlml's
+    rewrite rather than the user's text (the error's line and column point there instead)."""
+    return str(error).split("\n\nLINE ")[0].split("\nLINE ")[0]
+
+
 def _engine_error(error: Exception, statement: Statement) -> BackendError:
     """The engine's own error, saying where the statement stands in the script."""
     where = f" (in the statement at line {statement.line})" if statement.line > 1 else ""
@@ -285,6 +411,7 @@ HANDLERS: dict[type[ml.MLStatement], Handler] = {
     ml.DropModel: manage.drop_model,
     ml.AlterModelVersion: manage.alter_model_version,
     ml.AlterModelOwner: manage.alter_model_owner,
+    ml.Retrain: manage.retrain,
     ml.CreateFeatureTable: feature_table_statements.create_feature_table,
     ml.RefreshFeatureTable: feature_table_statements.refresh_feature_table,
     ml.ShowFeatureTables: feature_table_statements.show_feature_tables,
@@ -328,12 +455,24 @@ def connect(
     return Connection(_backend(target, read_only), progress, read)
 
 
+# libpq's keyword form ("host=db dbname=shop"), beside its URLs.
+_KEYWORD_DSN = re.compile(
+    r"^\s*(host|hostaddr|port|dbname|user|password|service|sslmode|passfile)\s*=", re.I
+)
+
+
+def is_postgres_dsn(target: str) -> bool:
+    """Whether a string names a PostgreSQL database (a URL or libpq's key=value form)
+    rather than a DuckDB file."""
+    return target.startswith(("postgresql://", "postgres://")) or bool(_KEYWORD_DSN.match(target))
+
+
 def _backend(target: Target, read_only: bool) -> Backend:
     import duckdb
 
     from sqlml.backends.duckdb import DuckDBBackend
 
-    is_dsn = isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+    is_dsn = isinstance(target, str) and is_postgres_dsn(target)
     if read_only and (is_dsn or not isinstance(target, str | PathLike)):
         raise TypeError(
             "read_only=True opens a DuckDB file by its path (an open duckdb connection says "

@@ -14,10 +14,13 @@ from collections.abc import Iterable
 class SqlmlError(Exception):
     """Root of every error sqlml raises.
 
-    ``sqlstate`` is the PostgreSQL SQLSTATE used when the error is raised inside the server.
+    ``sqlstate`` is the PostgreSQL SQLSTATE used when the error is raised inside the server;
+    ``line`` and ``column`` (1-based) say where in the SQL text the error is, when known.
     """
 
     sqlstate = "XX000"
+    line: int | None = None
+    column: int | None = None
 
 
 class SqlmlSyntaxError(SqlmlError, ValueError):

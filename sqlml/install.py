@@ -13,6 +13,7 @@ import psycopg
 
 from sqlml import catalog_upgrade
 from sqlml._udfs_loader import udfs
+from sqlml.backends.postgres import open_connection
 from sqlml.errors import SqlmlError
 from sqlml.version import __version__
 
@@ -110,7 +111,7 @@ def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
     """Install (or, with ``upgrade``, move forward) sqlml in the database; its version."""
     version = __version__
     script = catalog_upgrade.sql_dir() / f"sqlml--{version}.sql"
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with open_connection(dsn) as conn:
         superuser = conn.execute(
             "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
@@ -153,9 +154,19 @@ def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
     return version
 
 
+def contents(dsn: str) -> tuple[int, int] | None:
+    """How many models and feature tables an uninstall would drop (None: not installed)."""
+    with open_connection(dsn) as conn:
+        if installed_version(conn) is None:
+            return None
+        models = conn.execute("SELECT count(*) FROM sqlml.model_registry").fetchone()
+        tables = conn.execute("SELECT count(*) FROM sqlml.feature_tables").fetchone()
+        return (models[0] if models else 0), (tables[0] if tables else 0)
+
+
 def uninstall(dsn: str, report: Report = print) -> None:
     """Remove schema sqlml, every model and the models' FUNCTIONs."""
-    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+    with open_connection(dsn) as conn, conn.transaction():
         if installed_version(conn) is not None:
             for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
                 conn.execute("SELECT sqlml.drop_model(%s)", [name])

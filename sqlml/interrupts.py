@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def interruptible(call: Callable[[], T], interrupt: Callable[[], object]) -> T:
-    """``call()``, stopped by ``interrupt()`` when Ctrl-C is pressed while it runs."""
-    if not _ctrl_c_raises_here():
+TICK_SECONDS = 0.5
+
+
+def interruptible(
+    call: Callable[[], T],
+    interrupt: Callable[[], object],
+    tick: Callable[[float], object] | None = None,
+) -> T:
+    """``call()``, stopped by ``interrupt()`` when Ctrl-C is pressed while it runs;
+    ``tick(seconds so far)`` is called every half second while it runs (for progress)."""
+    if not _ctrl_c_raises_here() and tick is None:
         return call()  # no KeyboardInterrupt can arrive here: nothing to wait for
     outcome: list[T] = []
     failure: list[BaseException] = []
@@ -35,8 +44,11 @@ def interruptible(call: Callable[[], T], interrupt: Callable[[], object]) -> T:
             done.set()
 
     threading.Thread(target=work, name="sqlml-engine-call", daemon=True).start()
+    started = time.monotonic()
     try:
-        done.wait()
+        while not done.wait(TICK_SECONDS if tick else None):
+            if tick:
+                tick(time.monotonic() - started)
     except KeyboardInterrupt:
         _stop(done, interrupt)
         raise

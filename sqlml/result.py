@@ -8,8 +8,6 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from sqlml._udfs_loader import udfs
-
 
 class Result(Protocol):
     @property
@@ -43,10 +41,12 @@ class ArrowResult:
 
     @property
     def description(self) -> list[tuple]:
-        return [
-            (f.name, _description_type(f.type), None, None, None, None, None)
-            for f in self.table.schema
-        ]
+        # The Arrow type: the cursor names it as its engine does.
+        return [(f.name, f.type, None, None, None, None, None) for f in self.table.schema]
+
+    @property
+    def rowcount(self) -> int:
+        return self.table.num_rows
 
     def _all(self) -> list[tuple]:
         if self._rows is None:
@@ -85,15 +85,30 @@ class EmptyResult(ArrowResult):
     def description(self) -> None:  # type: ignore[override]
         return None
 
+    @property
+    def rowcount(self) -> int:
+        return -1
+
 
 class RowsResult(ArrowResult):
     """Rows already fetched as Python tuples, with their column names."""
 
-    def __init__(self, columns: list[str], rows: list[tuple], types: list[str] | None = None):
+    def __init__(
+        self,
+        columns: list[str],
+        rows: list[tuple],
+        types: list[str] | None = None,
+        rowcount: int | None = None,
+    ):
         self._columns = columns
         self._types = types or ["" for _ in columns]
         self._rows = rows
         self._position = 0
+        self._rowcount = len(rows) if rowcount is None else rowcount
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
 
     @property
     def description(self) -> list[tuple] | None:  # type: ignore[override]
@@ -110,11 +125,6 @@ class RowsResult(ArrowResult):
             if self._rows
             else pa.table({c: pa.array([], pa.null()) for c in self._columns})
         )
-
-
-def _description_type(arrow_type: pa.DataType) -> str:
-    known = udfs.sql_types.BY_ARROW_NAME.get(str(arrow_type))
-    return known.duckdb if known else str(arrow_type).upper()
 
 
 def facts_result(facts: list[tuple[str, str, Any]]) -> ArrowResult:

@@ -1,4 +1,5 @@
-"""The interactive ``sqlml shell``: prompt, multi-line input, history and dot commands."""
+"""The interactive ``sqlml shell``: prompt, multi-line input, history, tab completion and
+the shell's own commands (shell_commands.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 import sqlml
+from sqlml.completion import SqlCompleter
 from sqlml.output import Ui
 from sqlml.script import Cancelled, run_sql
+from sqlml.shell_commands import LEAVE, Shell, is_command
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -19,23 +22,15 @@ if TYPE_CHECKING:
 
 HISTORY_FILE = ".sqlml_history"
 
-HELP = """\
-End a statement with ';' to run it (Enter inside a statement starts a new line;
-Esc then Enter runs the buffer as it is). Besides SQL and sqlml's statements:
-  .help           this help
-  .tables         SHOW TABLES
-  .models         SHOW MODELS
-  .quit / .exit   leave (Ctrl-D too)"""
-
-_DOT_SQL = {".tables": "SHOW TABLES", ".models": "SHOW MODELS"}
-
 
 def interactive(con: Connection, database: str, ui: Ui) -> int:
-    """Read statements at a prompt until .quit or Ctrl-D; the exit code is always 0."""
-    session = _prompt_session(con)
+    """Read statements at a prompt until \\q or Ctrl-D; the exit code is always 0."""
+    completer = SqlCompleter(con)
+    session = _prompt_session(con, completer)
+    commands = Shell(con, ui)
     ui.out.print(
         Text(f"sqlml {sqlml.__version__} on {database}. End statements with ';'. ", style="bold")
-        + Text(".help for help, .quit to leave.", style="dim")
+        + Text("\\? for help, \\q to leave.", style="dim")
     )
     while True:
         try:
@@ -46,8 +41,8 @@ def interactive(con: Connection, database: str, ui: Ui) -> int:
             return 0
         if not text:
             continue
-        if text.startswith("."):
-            if _dot_command(text, con, ui):
+        if is_command(text):
+            if commands.run(text) is LEAVE:
                 return 0
             continue
         try:
@@ -56,23 +51,10 @@ def interactive(con: Connection, database: str, ui: Ui) -> int:
             pass
         except KeyboardInterrupt:  # while printing a result
             ui.error("Cancelled")
+        completer.forget()  # the statement may have made or dropped names
 
 
-def _dot_command(text: str, con: Connection, ui: Ui) -> bool:
-    """Handle a .command; True means leave the shell."""
-    command = text.split()[0].lower()
-    if command in (".quit", ".exit"):
-        return True
-    if command == ".help":
-        ui.out.print(Text(HELP))
-    elif command in _DOT_SQL:
-        run_sql(con, _DOT_SQL[command], ui)
-    else:
-        ui.error(f"Error: unknown command {command}; .help lists them")
-    return False
-
-
-def _prompt_session(con: Connection) -> PromptSession[str]:
+def _prompt_session(con: Connection, completer: SqlCompleter) -> PromptSession[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.lexers import PygmentsLexer
@@ -90,6 +72,8 @@ def _prompt_session(con: Connection) -> PromptSession[str]:
 
     return PromptSession(
         history=_history(),
+        completer=completer,
+        complete_while_typing=False,  # Tab completes; typing is never slowed by lookups
         multiline=True,
         key_bindings=bindings,
         lexer=PygmentsLexer(SqlLexer),
@@ -98,14 +82,14 @@ def _prompt_session(con: Connection) -> PromptSession[str]:
 
 
 def _is_complete(con: Connection, text: str) -> bool:
-    """Whether Enter should run the buffer: a dot command, or SQL that ends with ';'."""
+    """Whether Enter should run the buffer: a shell command, or SQL that ends with ';'."""
     from sqlglot.errors import TokenError
     from sqlglot.tokens import TokenType
 
     from sqlml.dialects import ml_dialect
 
     stripped = text.strip()
-    if not stripped or stripped.startswith("."):
+    if not stripped or is_command(stripped):
         return True
     try:
         tokens = ml_dialect(con.backend.name).tokenize(text)

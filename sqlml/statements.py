@@ -93,6 +93,8 @@ def _is_ml(tokens: list[Token]) -> bool:
     # `DESCRIBE model` alone describes a table named model.
     if opening in _ML_OPENINGS and (len(words) > 2 or opening[1] == "MODELS"):
         return True
+    if words[:1] == ["RETRAIN"]:  # MindsDB's: answered with sqlml's way
+        return True
     if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] in (["MODEL"], ["FEATURE"]):
         return True
     calls = [i for i, t in enumerate(tokens[:-1]) if tokens[i + 1].token_type == TokenType.L_PAREN]

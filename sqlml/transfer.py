@@ -6,8 +6,9 @@ original does; the target database creates its own functions for it.
 
 from __future__ import annotations
 
+from sqlml._udfs_loader import udfs
 from sqlml.connection import Connection
-from sqlml.errors import ModelExistsError
+from sqlml.errors import FeatureTableNotFoundError, ModelExistsError
 
 
 def copy_model(
@@ -24,7 +25,18 @@ def copy_model(
     catalog = target.backend.catalog
     if catalog.find(destination) is not None and not replace:
         raise ModelExistsError(
-            f"model {destination!r} already exists in the target; replace it to add a version"
+            f"model {destination!r} already exists in the target: copy with replace=True "
+            "(sqlml copy-model --replace) to add it as a new version, or name the copy "
+            "otherwise (--as)"
+        )
+    used = [f["table"] for f in model.metadata.get("annotations", {}).get("features", [])]
+    present = udfs.catalog.FeatureTables(catalog.db).names()
+    missing = [t for t in used if t not in present]
+    if missing:
+        raise FeatureTableNotFoundError(
+            f"model {name!r} reads feature table(s) {', '.join(missing)}, which the target "
+            "does not have: create them there first (CREATE FEATURE TABLE, with the same KEY "
+            "and TIMESTAMP), then copy the model"
         )
     function = model.function_name
     if function and catalog.owner_of_function(function) not in (None, destination):

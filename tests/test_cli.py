@@ -66,10 +66,15 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 
 def test_demo(tmp_path: Path) -> None:
-    # A stale file where the demo's database goes is replaced, not opened.
-    (tmp_path / "sqlml_demo.duckdb").write_text("not a database")
-    result = sqlml_cli("demo", cwd=tmp_path)
+    # A file where the demo's database goes is kept unless --force says to replace it.
+    existing = tmp_path / "sqlml_demo.duckdb"
+    existing.write_text("not a database")
+    refused = sqlml_cli("demo", cwd=tmp_path)
+    assert refused.returncode == 1 and "pass --force to replace it" in refused.stderr
+    assert existing.read_text() == "not a database"
+    result = sqlml_cli("demo", "--force", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert f"writes its tables and models to {existing.resolve()}" in result.stderr
     out = result.stdout
     # The SQL is shown before its result: the demo teaches the statements.
     assert "CREATE MODEL penguin_species" in out
@@ -120,7 +125,7 @@ ORDER BY x;
 def test_run_prints_each_result(tmp_path: Path) -> None:
     script = tmp_path / "pipeline.sql"
     script.write_text(SCRIPT)
-    result = sqlml_cli("run", "shop.duckdb", str(script), cwd=tmp_path)
+    result = sqlml_cli("run", ":memory:", str(script), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary, predictions = tables(result.stdout)  # CREATE TABLE and INSERT print no table
     assert summary[0]["model"] == "level_model"
@@ -130,21 +135,34 @@ def test_run_prints_each_result(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("bad", "message"),
+    ("bad", "message", "line"),
     [
-        ("SELEC 1 AS oops", "syntax error"),
-        ("CREATE MODEL m TARGET a\n    USING lightgbmm AS SELECT * FROM t", "unknown algorithm"),
+        ("SELEC 1 AS oops", "syntax error", 3),
+        ("CREATE MODEL m TARGET a\n    USING lightgbmm AS SELECT * FROM t", "unknown algorithm", 4),
     ],
 )
-def test_run_stops_at_the_failing_line(tmp_path: Path, bad: str, message: str) -> None:
+def test_run_stops_at_the_failing_line(tmp_path: Path, bad: str, message: str, line: int) -> None:
     script = tmp_path / "bad.sql"
     script.write_text(f"CREATE TABLE t AS SELECT 1 AS a;\n\n{bad};\nSELECT 42 AS never;\n")
     result = sqlml_cli("run", ":memory:", str(script), cwd=tmp_path)
     assert result.returncode == 1
-    error = result.stderr.strip().splitlines()
-    assert len(error) == 1  # one line, no traceback
-    assert "line 3" in error[0] and message in error[0]
+    error, *excerpt = result.stderr.strip().splitlines()
+    assert len(excerpt) in (0, 2)  # the line and a caret under the place, no traceback
+    assert f"line {line}" in error and message in error and len(re.findall(r"line \d", error)) == 1
     assert "never" not in result.stdout
+
+
+def test_run_points_at_the_error_in_a_multi_line_statement(tmp_path: Path) -> None:
+    script = tmp_path / "bad.sql"
+    script.write_text("CREATE TABLE t AS SELECT 1 AS a;\n\nSELECT a,\n       nope\nFROM t;\n")
+    result = sqlml_cli("run", ":memory:", str(script), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        'Error at line 4: Binder Error: Referenced column "nope" not found in FROM clause! '
+        'Candidate bindings: "a"',
+        "    4 |        nope",
+        "      |        ^",
+    ]
 
 
 def test_shell_reads_a_script_from_stdin(tmp_path: Path) -> None:
@@ -158,8 +176,9 @@ def test_shell_reads_a_script_from_stdin(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     count, listing, models = tables(result.stdout)
     assert count == [{"n": "120", "top": "119"}]
-    assert [row["a"] for row in listing] == [str(i) for i in range(50)]  # capped at 50 rows...
-    assert "50 of 120 rows shown (70 more)" in result.stdout  # ...and says how many more
+    # a pipe gets every row (a terminal shows the first 50: tests/shared/test_shell.py)
+    assert [row["a"] for row in listing] == [str(i) for i in range(120)]
+    assert "120 rows" in result.stdout
     assert models == [] and "0 rows" in result.stdout  # SHOW MODELS on a fresh database
 
     failing = sqlml_cli("shell", "db.duckdb", cwd=tmp_path, stdin="SELECT nope FROM t;\n")
@@ -180,7 +199,7 @@ def test_run_reads_bigquery_sql_with_read(tmp_path):
             "-m",
             "sqlml.cli",
             "run",
-            str(tmp_path / "x.duckdb"),
+            ":memory:",
             str(script),
             "--read",
             "bigquery",

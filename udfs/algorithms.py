@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +19,14 @@ _SEARCH_OPTIONS = ("time_budget", "trials", "search")
 
 
 def _lightgbm(task: str) -> Callable[..., Any]:
+    import logging
+
     import lightgbm
 
+    # LightGBM prints its native messages ("[LightGBM] [Fatal] ...") to stdout unless given
+    # a logger; a fatal one is also raised, and sqlml's error says it, so they go to a
+    # logger that shows nothing below WARNING, which LightGBM never uses for them.
+    lightgbm.register_logger(logging.getLogger("sqlml.lightgbm"))
     return lightgbm.LGBMClassifier if task == "classification" else lightgbm.LGBMRegressor
 
 
@@ -59,12 +68,35 @@ class Algorithm:
     seed_parameter: str | None = "random_state"
     learns_missing: bool = False  # takes NaN as it is; otherwise the training median
 
-    def check_options(self, hyperparameters: dict[str, Any]) -> None:
-        """Every option must be a real parameter of the algorithm's estimator."""
+    def _known(self) -> set[str]:
         known: set[str] = set()
         for task in self.tasks:
             known.update(self.factory(task)().get_params())
+        return known
+
+    def named(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        """The options under the estimator's own parameter names. Option names are SQL
+        words, so case does not matter (C = 0.5 is logistic regression's C), unless two
+        parameters differ only by case; then the exact spelling is needed."""
+        known = self._known()
+        by_lower: dict[str, list[str]] = {}
+        for name in known:
+            by_lower.setdefault(name.lower(), []).append(name)
+        named: dict[str, Any] = {}
         for key, value in hyperparameters.items():
+            matches = [key] if key in known else by_lower.get(key.lower(), [key])
+            if len(matches) > 1:
+                raise UnknownOptionError(
+                    f"option {key!r} of USING {self.name} could be any of "
+                    f"{', '.join(sorted(matches))}: write the one meant in double quotes"
+                )
+            named[matches[0]] = value
+        return named
+
+    def check_options(self, hyperparameters: dict[str, Any]) -> None:
+        """Every option must be a real parameter of the algorithm's estimator."""
+        known = self._known()
+        for key, value in self.named(hyperparameters).items():
             if key not in known:
                 raise UnknownOptionError(
                     f"unknown option {key!r} for USING {self.name}."
@@ -80,11 +112,38 @@ class Algorithm:
                 f"USING {self.name} does not do {task}; use {other}, lightgbm or random_forest"
             )
         self.check_options(hyperparameters)
+        hyperparameters = self.named(hyperparameters)
         cls = self.factory(task)
         params = {**self.defaults, **hyperparameters}
         if self.seed_parameter and self.seed_parameter not in hyperparameters:
             params[self.seed_parameter] = seed
         return cls(**params)
+
+
+def check_natively(estimator: Any, task: str) -> None:
+    """Fits a copy of a LightGBM estimator on four rows, so options its native code rejects
+    fail here, with LightGBM's own "[LightGBM] [Fatal]" line, which its C++ code writes to
+    the process's stderr itself, kept off the user's terminal (raised, and told by sqlml)."""
+    import numpy as np
+    from sklearn.base import clone
+
+    rows = np.arange(4.0).reshape(-1, 1)
+    labels = np.array([0, 1, 0, 1]) if task == "classification" else rows.ravel()
+    with _native_stderr_discarded():
+        clone(estimator).fit(rows, labels)
+
+
+@contextmanager
+def _native_stderr_discarded() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 ALGORITHMS: dict[str, Algorithm] = {

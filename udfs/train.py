@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from sqlml.errors import (
 
 from . import metrics
 from . import training_facts as facts
-from .algorithms import algorithm, split_options
+from .algorithms import algorithm, check_natively, split_options
 from .convert import to_onnx
 from .features import Feature, kind_of
 from .naming import matching_column
@@ -123,6 +124,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     clock = _Clock()
     own, hyperparameters = split_options(request.options)
     algo = algorithm(request.algorithm)
+    hyperparameters = algo.named(hyperparameters)
     test_size = float(own.get("test_size", DEFAULT_TEST_SIZE))
     seed = int(own.get("seed", DEFAULT_SEED))
 
@@ -151,6 +153,8 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     if algo.name == "lightgbm":
         fit_params["model__callbacks"] = [_lightgbm_progress(progress)]
     try:
+        if algo.name == "lightgbm" and hyperparameters:
+            check_natively(estimator, task)
         pipeline.fit(training, y[train_idx], **fit_params)
     except Exception as error:  # scikit-learn: ValueError/TypeError; LightGBM: its own
         rejected = isinstance(error, ValueError | TypeError) or (
@@ -159,8 +163,10 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         if not hyperparameters or not rejected:
             raise
         given = ", ".join(f"{k} = {v!r}" for k, v in hyperparameters.items())
+        # LightGBM's checks name the C++ file and line they are in: not the user's business.
+        reason = re.sub(r" at \S+\.cpp, line \d+ ?\.?", "", str(error)).strip()
         raise UnknownOptionError(
-            f"USING {algo.name} rejected OPTIONS ({given}): {error}"
+            f"USING {algo.name} rejected OPTIONS ({given}): {reason}"
         ) from error
     if algo.name == "lightgbm":
         from .lightgbm_thresholds import round_thresholds_down_to_float32

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+import pyarrow as pa
+
 from sqlml._udfs_loader import udfs
 from sqlml.errors import UnsupportedError
 from sqlml.result import Result
@@ -109,6 +111,35 @@ class Backend(ABC):
 
     def begin_statement(self) -> None:
         """Called as each statement starts, in the caller's thread (DuckDB checks it)."""
+        return None
+
+    def type_code(self, kind: Any) -> str:
+        """A result column's type as the engine names it (DB-API's type_code): an Arrow
+        type of a result sqlml computed, or the engine's own."""
+        if isinstance(kind, pa.DataType):
+            known = udfs.sql_types.BY_ARROW_NAME.get(str(kind))
+            return known.duckdb if known else str(kind).upper()
+        return str(kind)
+
+    reads_frames: ClassVar[bool] = False  # data frames in the caller's scope, by name
+
+    @contextmanager
+    def reading_frames(self, frames: dict[str, Any]) -> Iterator[None]:
+        """While a statement runs: the caller's data frames it names, as tables."""
+        yield
+
+    def register(self, name: str, frame: Any) -> None:
+        raise UnsupportedError(
+            f"register() shows a data frame to DuckDB; on {self.name}, load it into a table "
+            "first (for example with COPY, or pandas' to_sql)"
+        )
+
+    def end_transaction(self, commit: bool) -> None:
+        """COMMIT or ROLLBACK of a transaction the caller began; none open: nothing."""
+        return None
+
+    def report_progress(self, progress: Progress) -> None:
+        """Say how far a long plain query has got, where the engine knows (DuckDB does)."""
         return None
 
     def cursor(self) -> Backend:

@@ -58,7 +58,10 @@ class DuckDBResult:
         self._backend = backend
         self._con = backend.con
         self._statement = backend.statements
-        self.description = self._con.description
+        # DuckDB's type objects as their names (VARCHAR), as sqlml's own results give them
+        self.description = [
+            (name, str(kind), *rest) for name, kind, *rest in self._con.description or []
+        ] or None
 
     def _live(self) -> duckdb.DuckDBPyConnection:
         if self._backend.statements != self._statement:
@@ -132,6 +135,8 @@ class DuckDBBackend(Backend):
         self._in_transaction = False
         self._thread: int | None = None  # the thread the connection belongs to, once used
         self.statements = 0  # how many statements it has begun: results check it
+        self._progress: Progress | None = None
+        self._frames_shown: set[str] = set()
         # The UDFs load models through their own cursor: the main connection is busy
         # running the query that called them.
         self._loader = con.cursor()
@@ -220,8 +225,61 @@ class DuckDBBackend(Backend):
     # -- running SQL ---------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> DuckDBResult:
-        interruptible(lambda: self.con.execute(sql, params), self.con.interrupt)
+        interruptible(lambda: self.con.execute(sql, params), self.con.interrupt, self._tick)
         return DuckDBResult(self)
+
+    reads_frames = True
+
+    @contextmanager
+    def reading_frames(self, frames: dict[str, Any]) -> Iterator[None]:
+        # Views of this connection alone; a table or view of the name is read instead, as
+        # DuckDB's own lookup of Python objects does. A view lives until a later statement
+        # no longer names its frame: the result being read may still scan it.
+        for name in self._frames_shown - frames.keys():
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister(name)
+                self._frames_shown.discard(name)
+        for name, frame in frames.items():
+            if not self._relation_exists(name):
+                self.con.register(name, frame)
+                self._frames_shown.add(name)
+            elif name in self._frames_shown:  # a table of the name now: it comes first
+                with contextlib.suppress(duckdb.Error):
+                    self.con.unregister(name)
+                    self._frames_shown.discard(name)
+        yield
+
+    def _relation_exists(self, name: str) -> bool:
+        """A table or view of the name, other than a frame this connection registered."""
+        found = self.con.execute(
+            "SELECT count(*) FROM (SELECT table_name AS name FROM duckdb_tables() UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE NOT (temporary AND view_name = ANY(?))) "
+            "WHERE lower(name) = lower(?)",
+            [sorted(self._frames_shown), name],
+        ).fetchall()
+        return bool(found[0][0])
+
+    def register(self, name: str, frame: Any) -> None:
+        self.con.register(name, frame)
+
+    def end_transaction(self, commit: bool) -> None:
+        # No transaction open: as DB-API's commit and rollback, nothing to do.
+        with contextlib.suppress(duckdb.TransactionException):
+            self.con.commit() if commit else self.con.rollback()
+
+    def report_progress(self, progress: Progress) -> None:
+        # DuckDB measures a query's progress only with its progress bar on; sqlml shows it.
+        self.con.execute("SET enable_progress_bar = true")
+        self.con.execute("SET enable_progress_bar_print = false")
+        self._progress = progress
+
+    def _tick(self, seconds: float) -> None:
+        """A long query's progress as DuckDB estimates it, once it has run a second."""
+        if self._progress is None or seconds < 1.0:
+            return
+        percent = self.con.query_progress()
+        if percent >= 0:
+            self._progress(f"query {percent:.0f}%")
 
     def describe(self, query: Query) -> list[tuple[str, str]]:
         relation = self.con.sql(query.sql, params=list(query.params))

@@ -7,11 +7,13 @@ becomes calls of each model's SQL functions; the catalog is read with plain SQL.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Progress, Query, TrainRequest
@@ -35,11 +37,11 @@ class _PsycopgExecutor:
 class PostgresResult(RowsResult):
     def __init__(self, cursor: psycopg.Cursor):
         if cursor.description is None:
-            super().__init__([], [])
+            super().__init__([], [], rowcount=cursor.rowcount)  # rows an UPDATE changed
             return
         names = [c.name for c in cursor.description]
         types = [_type_name(cursor, c.type_code) for c in cursor.description]
-        super().__init__(names, cursor.fetchall(), types)
+        super().__init__(names, cursor.fetchall(), types, cursor.rowcount)
 
 
 def _type_name(cursor: psycopg.Cursor, oid: int) -> str:
@@ -132,6 +134,10 @@ class PostgresBackend(ServerModels):
         every result is read in full before the next statement."""
         return PostgresBackend(self.conn, owns_connection=False)
 
+    def end_transaction(self, commit: bool) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
+
     def close(self) -> None:
         self.conn.remove_notice_handler(self._on_notice)
         if self._owns:
@@ -165,13 +171,44 @@ def _check_installed(conn: psycopg.Connection) -> None:
         )
 
 
-def connect(dsn: str) -> PostgresBackend:
+def open_connection(dsn: str) -> psycopg.Connection[Any]:
+    """A psycopg connection (autocommit), or one clear BackendError saying where it could
+    not connect and why, without the password."""
     try:
-        conn = psycopg.connect(dsn, autocommit=True)
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as error:
+        reason = _first_line(error).replace(dsn, "the string given")  # it may hold a password
+        raise BackendError(f"not a PostgreSQL connection string: {reason}") from None
+    try:
+        return psycopg.connect(dsn, autocommit=True)
     except psycopg.Error as error:
-        raise BackendError(f"cannot connect to PostgreSQL at {dsn}: {error}") from error
+        raise BackendError(
+            f"cannot connect to PostgreSQL {_described(parts)}: {_first_line(error)}"
+        ) from None
+
+
+def connect(dsn: str) -> PostgresBackend:
+    conn = open_connection(dsn)
     try:
         return PostgresBackend(conn, owns_connection=True)
     except BaseException:
         conn.close()
         raise
+
+
+def _described(parts: dict[str, Any]) -> str:
+    """Where a connection string points, without its password."""
+    database = parts.get("dbname") or parts.get("user") or "(the default database)"
+    where = f"database {database}"
+    if parts.get("host"):
+        where += f" on {parts['host']}" + (f":{parts['port']}" if parts.get("port") else "")
+    return where + (f" as {parts['user']}" if parts.get("user") else "")
+
+
+def _first_line(error: Exception) -> str:
+    # libpq's message repeats the address ("connection to server at ... failed:") and adds
+    # hints on further lines; the reason is what is left.
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return re.sub(
+        r"^connection failed: connection to server at [^:]+ failed: ", "", message
+    ).replace("FATAL:  ", "")

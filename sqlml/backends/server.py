@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+from psycopg.postgres import types as psycopg_types
+
+from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Backend
 
 
@@ -13,6 +17,16 @@ class ServerModels(Backend):
     name = "postgres"
     function_schema = "sqlml"
     batch_predict = True
+
+    def type_code(self, kind: Any) -> str:
+        """PostgreSQL's short type names, as psycopg's type registry spells them (int8,
+        float8, text, ...), for sqlml's own results too."""
+        if isinstance(kind, pa.DataType):
+            known = udfs.sql_types.BY_ARROW_NAME.get(str(kind))
+            nested = pa.types.is_nested(kind)
+            kind = known.postgres if known else ("jsonb" if nested else "text")
+        info = psycopg_types.get(str(kind))
+        return info.name if info else str(kind)
 
     def _value(self, sql: str, params: list[Any] | None = None) -> Any:
         rows = self.catalog.db.run(sql, params or [])

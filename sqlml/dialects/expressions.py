@@ -39,7 +39,7 @@ class FeatureSource(exp.Expression):
 
 
 class ShowModels(MLStatement):
-    arg_types = {}
+    arg_types = {"where": False}  # LIKE 'p%' or WHERE ...: a condition on the rows
 
 
 class ShowModel(MLStatement):
@@ -121,8 +121,14 @@ class RefreshFeatureTable(MLStatement):
     arg_types = {"this": True}
 
 
+class Retrain(MLStatement):
+    """MindsDB's RETRAIN m: not sqlml's; answered with the statement that does it."""
+
+    arg_types = {"this": True}
+
+
 class ShowFeatureTables(MLStatement):
-    arg_types = {}
+    arg_types = {"where": False}
 
 
 class DescribeFeatureTable(MLStatement):

@@ -48,6 +48,7 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
             "DROP": self._parse_ml_drop,
             "ALTER": self._parse_ml_alter,
             "REFRESH": self._parse_ml_refresh,
+            "RETRAIN": lambda: ml.Retrain(this=self._parse_model_name()),
         }
         parser = parsers.get(word)
         if parser is None:
@@ -138,16 +139,27 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
 
     def _parse_ml_show(self) -> exp.Expr | None:
         if self._match_text_seq("FEATURE", "TABLES"):
-            return ml.ShowFeatureTables()
+            return ml.ShowFeatureTables(where=self._parse_ml_show_filter())
         if self._match_text_seq("MODELS"):
-            return ml.ShowModels()
+            return ml.ShowModels(where=self._parse_ml_show_filter())
         if not self._match_text_seq("MODEL"):
             return None
         if self._match_text_seq("VERSIONS"):  # a model named versions is quoted: "versions"
             return ml.ShowModelVersions(this=self._parse_model_name())
         if self._match(TokenType.ALL):  # Redshift's SHOW MODEL ALL: every model
-            return ml.ShowModels()
+            return ml.ShowModels(where=self._parse_ml_show_filter())
         return ml.ShowModel(this=self._parse_model_name())
+
+    def _parse_ml_show_filter(self) -> exp.Expr | None:
+        """SHOW ... LIKE 'pattern' (on the name, as MySQL's and MindsDB's) or WHERE cond."""
+        if self._match(TokenType.LIKE):
+            pattern = self._parse_string()
+            if pattern is None:
+                self._fail("Expected a quoted pattern after LIKE, as in LIKE 'churn%'")
+            return exp.Like(this=exp.column("name"), expression=pattern)
+        if self._match(TokenType.WHERE):
+            return self._parse_disjunction()
+        return None
 
     def _parse_ml_describe(self) -> exp.Expr | None:
         following = self._next and self._next.token_type != TokenType.SEMICOLON

@@ -27,6 +27,7 @@ from sqlml.feature_tables.point_in_time import feature_tables, table_ref
 from sqlml.parameters import placeholders_in
 from sqlml.result import ArrowResult, EmptyResult, Result, facts_result
 from sqlml.session import Query, Session
+from sqlml.show_filter import filtered
 
 _STAGE = "_sqlml_stage"
 SUMMARY_COLUMNS = {
@@ -132,7 +133,8 @@ def show_feature_tables(node: ml.ShowFeatureTables, session: Session) -> Result:
                 table.refreshed_at,
             )
         )
-    return ArrowResult.from_rows(columns, rows)
+    shown = ArrowResult.from_rows(columns, rows)
+    return filtered(shown, node.args.get("where"), session, "SHOW FEATURE TABLES")
 
 
 def describe_feature_table(node: ml.DescribeFeatureTable, session: Session) -> Result:

@@ -10,9 +10,11 @@ from sqlglot import exp
 
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
+from sqlml.errors import UnsupportedError
 from sqlml.models.rows import model_rows
 from sqlml.result import ArrowResult, EmptyResult, Result, facts_result
 from sqlml.session import Session
+from sqlml.show_filter import filtered
 
 _ts = pa.timestamp("us")
 
@@ -46,7 +48,8 @@ def show_models(node: ml.ShowModels, session: Session) -> Result:
                 model.created_at,
             )
         )
-    return ArrowResult.from_rows(columns, rows)
+    shown = ArrowResult.from_rows(columns, rows)
+    return filtered(shown, node.args.get("where"), session, "SHOW MODELS")
 
 
 def show_model(node: ml.ShowModel, session: Session) -> Result:
@@ -229,3 +232,15 @@ def alter_model_owner(node: ml.AlterModelOwner, session: Session) -> Result:
     session.backend.catalog.get(node.this)  # names what exists
     session.backend.set_model_owner(node.this, node.args["owner"])
     return EmptyResult()
+
+
+def retrain(node: ml.Retrain, session: Session) -> Result:
+    name = node.this
+    model = session.backend.catalog.get(name)  # an unknown model is told as such first
+    using = model.metadata.get("algorithm", "lightgbm")
+    raise UnsupportedError(
+        f"RETRAIN is MindsDB's statement; sqlml trains a new version with CREATE OR REPLACE "
+        f"MODEL {name} TARGET {model.metadata.get('target')} USING {using} AS <the training "
+        f"query>. Version {model.version} serves until the new one is ready, and ALTER MODEL "
+        f"{name} SET VERSION {model.version} goes back to it"
+    )

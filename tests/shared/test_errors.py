@@ -119,6 +119,24 @@ def test_engine_syntax_error_in_a_script_gives_the_script_line(con):
     assert "line 3" in str(caught.value).lower()
 
 
+@pytest.mark.parametrize(
+    ("script", "place"),
+    [
+        # the engine ran it as written: its own position, on line 4 of the text
+        ("SELECT 1;\nSELECT x,\n  word,\n  nonexistent\nFROM t", (4, 3)),
+        # a sqlml statement rewritten into other SQL: the name the message quotes
+        ("SELECT 1;\nSELECT x,\n  PREDICT(m, *),\n    nonexistent FROM t", (4, 5)),
+        ("SELECT 1;\n\nCREATE MODEL m2 TARGET y\n  USING lightgbmx AS SELECT * FROM t", (4, 9)),
+    ],
+)
+def test_errors_say_where_they_are_in_the_users_text(con, t, script, place):
+    con.execute(f"CREATE MODEL m TARGET y OPTIONS ({FAST}) AS SELECT x, word, y FROM t")
+    with pytest.raises(sqlml.SqlmlError) as caught:
+        con.executescript(script)
+    assert (caught.value.line, caught.value.column) == place
+    assert "LINE 1" not in str(caught.value)  # never an excerpt of sqlml's rewrite
+
+
 def test_missing_model_name_is_reported_plainly(con):
     with pytest.raises(sqlml.SqlmlSyntaxError) as caught:
         con.execute("SHOW MODEL VERSIONS")

@@ -442,3 +442,50 @@ def test_changes_on_one_connection_are_seen_by_another(con, connect, flip):
     other.execute("DROP MODEL m")
     with pytest.raises(sqlml.ModelNotFoundError):
         con.execute("SELECT PREDICT(m, x) FROM flip")
+
+
+# -- the forms users bring from other tools ---------------------------------------------------
+
+
+@pytest.fixture
+def three_models(con, make_table) -> list[str]:
+    frame = pd.DataFrame({"x": [float(i) for i in range(80)], "y": [i % 2 == 0 for i in range(80)]})
+    make_table("xy", frame)
+    for name in ("pricing", "pruning", "quota"):
+        con.execute(f"CREATE MODEL {name} TARGET y OPTIONS ({FAST}) AS SELECT * FROM xy")
+    con.execute(f"CREATE OR REPLACE MODEL quota TARGET y OPTIONS ({FAST}) AS SELECT * FROM xy")
+    return ["pricing", "pruning", "quota"]
+
+
+def test_show_models_like_and_where(con, three_models):
+    assert values(con, "SHOW MODELS LIKE 'pr%'") == ["pricing", "pruning"]
+    assert values(con, "SHOW MODEL ALL LIKE '%ing'") == ["pricing", "pruning"]
+    assert values(con, "SHOW MODELS WHERE version > 1") == ["quota"]
+    chosen = con.execute("SHOW MODELS WHERE name = $1 OR name = $2", ["quota", "pricing"])
+    assert [r[0] for r in chosen.fetchall()] == ["pricing", "quota"]
+    with pytest.raises(sqlml.InputSchemaError, match=r"SHOW MODELS WHERE.*the columns are name"):
+        con.execute("SHOW MODELS WHERE nme = 'x'")
+    assert rows(con, "SHOW FEATURE TABLES LIKE 'p%'") == []
+
+
+def test_describe_alone_describes_a_model_and_retrain_shows_the_sqlml_way(con, three_models):
+    assert rows(con, "DESCRIBE quota") == rows(con, "DESCRIBE MODEL quota")
+    with pytest.raises(sqlml.UnsupportedError, match="CREATE OR REPLACE MODEL quota TARGET y"):
+        con.execute("RETRAIN quota")
+    with pytest.raises(sqlml.ModelNotFoundError):
+        con.execute("RETRAIN nothing")
+
+
+def test_option_names_are_sql_words_of_any_case(con, make_table):
+    frame = pd.DataFrame({"x": [float(i) for i in range(80)], "y": [i % 2 == 0 for i in range(80)]})
+    make_table("xy", frame)
+    con.execute(
+        "CREATE MODEL lr TARGET y USING logistic_regression OPTIONS (C = 0.25, MAX_ITER = 50) "
+        "AS SELECT * FROM xy"
+    )
+    options = dict(described(con, "lr")["option"])
+    assert options["C"] == "0.25" and options["max_iter"] == "50"
+    con.execute(
+        'CREATE MODEL lr2 TARGET y USING logistic_regression OPTIONS ("C" = 2) AS SELECT * FROM xy'
+    )
+    assert dict(described(con, "lr2")["option"])["C"] == "2"

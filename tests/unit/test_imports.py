@@ -20,12 +20,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("sqlml.result",),
     ("sqlml.dialects", "sqlml.dialects.*"),
     ("sqlml.statements",),
-    ("sqlml.parameters",),
+    ("sqlml.parameters", "sqlml.positions", "sqlml.replacement_scans"),
     ("sqlml.backends.base",),
     ("sqlml.backends.server",),
     ("sqlml.backends.*",),
     ("sqlml.session",),
-    ("sqlml.scope",),
+    ("sqlml.scope", "sqlml.show_filter"),
     ("sqlml.predict", "sqlml.predict.*"),
     ("sqlml.feature_tables", "sqlml.feature_tables.*"),
     ("sqlml.models", "sqlml.models.*"),
@@ -34,7 +34,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("sqlml.connection",),
     ("sqlml.in_server", "sqlml.transfer", "sqlml.install", "sqlml.demo"),
     ("sqlml",),  # the package imports its connection lazily, on first use
-    ("sqlml.output", "sqlml.script", "sqlml.shell"),
+    ("sqlml.output", "sqlml.syntax", "sqlml.completion"),
+    ("sqlml.script",),
+    ("sqlml.shell_commands",),
+    ("sqlml.shell",),
     ("sqlml.cli",),
 ]
 
