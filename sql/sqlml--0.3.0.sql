@@ -104,6 +104,26 @@ SET search_path = pg_catalog, pg_temp AS $$
     END
 $$;
 
+-- A query with sqlml's functions (PREDICT, ML.*, FEATURES_AT_TIME) as PostgreSQL's own SQL.
+-- → sqlml/in_server.py: engine_sql
+CREATE OR REPLACE FUNCTION sqlml.sql(query text) RETURNS text
+LANGUAGE plpython3u VOLATILE AS $sqlml$
+@PRELUDE@
+return handoff.call(plpy, handoff.engine_sql, GD, query)
+$sqlml$;
+
+-- The same query's rows as a real table, for psql and BI tools: the call names the columns,
+--   SELECT * FROM sqlml.query($$SELECT id, PREDICT(churn, *) AS churned FROM customers$$)
+--       AS t(id integer, churned boolean);
+-- The query runs as PostgreSQL SQL (chunked and parallel PREDICT included), with the
+-- caller's rights: it is the caller's own query.
+CREATE OR REPLACE FUNCTION sqlml.query(query text) RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY EXECUTE sqlml.sql(query);
+END
+$$;
+
 -- Table forms of SHOW / DESCRIBE / EVALUATE / EXPLAIN for psql and BI tools.
 -- → sqlml/in_server.py: command_rows
 CREATE OR REPLACE FUNCTION sqlml.show_models() RETURNS TABLE (

@@ -155,6 +155,26 @@ class Connection:
         """Run an already-parsed sqlml statement (the function forms in PostgreSQL use it)."""
         return Cursor(_run_statement(statement, self._session), self.backend)
 
+    def engine_sql(self, sql: str) -> str:
+        """The SQL a query runs as on the engine: sqlml's functions (PREDICT, ML.*,
+        FEATURES_AT_TIME) rewritten into the engine's own. Only a query has one; sqlml's
+        statements run with execute()."""
+        statements = self._split(sql)
+        if len(statements) != 1:
+            raise SqlmlSyntaxError(f"a query is one statement, not {len(statements)}")
+        statement = statements[0]
+        self.backend.begin_statement()
+        self.backend.sync_models()
+        if not statement.is_ml:
+            return self._transpiled(statement)
+        tree = self._parse(statement)
+        if not isinstance(tree, exp.Query):
+            raise UnsupportedError(
+                "only a query (SELECT ...) runs as the engine's SQL; run sqlml's other "
+                "statements as they are (PostgreSQL: sqlml.execute)"
+            )
+        return self._session.query(tree).sql
+
     def register(self, name: str, frame: Any) -> None:
         """Makes a pandas or polars frame or an Arrow table a view named ``name`` on this
         connection (DuckDB; frames in the caller's scope are found by name without it)."""

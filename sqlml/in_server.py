@@ -54,6 +54,12 @@ def execute(plpy: Any, cache: dict[Any, Any], statement: str) -> list[str]:
     ]
 
 
+def engine_sql(plpy: Any, cache: dict[Any, Any], statement: str) -> str:
+    """sqlml.sql(): a query with sqlml's functions as PostgreSQL's own SQL, which
+    sqlml.query() runs as a real table (RETURN QUERY EXECUTE)."""
+    return _connection(plpy, cache).engine_sql(statement)
+
+
 def command_rows(
     plpy: Any, cache: dict[Any, Any], command: str, model: str
 ) -> list[tuple[Any, ...]]:

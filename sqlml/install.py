@@ -62,8 +62,20 @@ def check_server_python(conn: psycopg.Connection, paths: list[str]) -> None:
         "        importlib.import_module(name)\n"
         "    except Exception as error:\n"
         "        missing.append(f'{name} ({type(error).__name__}: {error})')\n"
+        # A folder on the way to a path that the server's OS user may not enter (a home
+        # directory of mode 700) hides everything below it: say which one.
+        "import os, pwd\n"
+        "blocked = []\n"
+        f"for path in {paths!r}:\n"
+        "    parts = path.split(os.sep)\n"
+        "    for end in range(2, len(parts) + 1):\n"
+        "        folder = os.sep.join(parts[:end])\n"
+        "        if os.path.isdir(folder) and not os.access(folder, os.X_OK):\n"
+        "            blocked.append(folder)\n"
+        "            break\n"
+        "user = pwd.getpwuid(os.geteuid()).pw_name\n"
         "GD['sqlml_probe'] = json.dumps({'missing': missing, 'python': sys.version, "
-        "'executable': sys.executable})\n"
+        "'executable': sys.executable, 'blocked': sorted(set(blocked)), 'user': user})\n"
         "if missing:\n"
         "    plpy.error('sqlml-probe ' + GD['sqlml_probe'])\n"
     )
@@ -75,6 +87,16 @@ def check_server_python(conn: psycopg.Connection, paths: list[str]) -> None:
         if marker < 0:
             raise SqlmlError(f"the server could not run PL/Python: {message}") from error
         report = json.loads(message[marker:].removeprefix("sqlml-probe "))
+        if report.get("blocked"):
+            folders = ", ".join(report["blocked"])
+            raise SqlmlError(
+                f"the PostgreSQL server runs as OS user {report['user']}, which may not enter "
+                f"{folders}, where sqlml and its packages are (a home directory of mode 700?): "
+                f"let it through (chmod o+rx on the folders on the way, for example chmod o+x "
+                f"{report['blocked'][0]}), or install sqlml in a folder it can read, such as "
+                "/opt/sqlml (python3 -m venv /opt/sqlml && /opt/sqlml/bin/pip install sqlml), "
+                "and run sqlml install from there"
+            ) from error
         raise SqlmlError(
             "the PostgreSQL server's Python ("
             + report["python"].split()[0]

@@ -92,7 +92,7 @@ def _functions_of(plpy: Any, model: ModelVersion, onnx: bytes) -> list[_Function
     ]
     if model.function_name:
         schema = model.metadata.get("function_schema", "public")
-        _check_may_create_in(plpy, schema)
+        _check_may_create_in(plpy, schema, model.function_name)
         row_functions.append((schema, model.function_name, False))
     setup = textwrap.indent(prelude, "    ")
     functions = []
@@ -211,11 +211,27 @@ def _as_functions(rows: Any) -> list[_ExistingFunction]:
     ]
 
 
-def _check_may_create_in(plpy: Any, schema: str) -> None:
+def no_right_to_create(role: str, schema: str, function_name: str) -> PermissionDeniedError:
+    """A FUNCTION goes into current_schema(), as CREATE FUNCTION's would: what to grant."""
+    return PermissionDeniedError(
+        f"FUNCTION {function_name}: role {role} may not create functions in schema {schema}, "
+        "the first of its search_path (PostgreSQL 15 lets only its owner create in schema "
+        f"public). An administrator can run CREATE SCHEMA {role} AUTHORIZATION {role} (the "
+        f"default search_path puts it first, so the function goes there) or GRANT CREATE ON "
+        f"SCHEMA {schema} TO {role}; or SET search_path to a schema {role} may create in; or "
+        "train without FUNCTION and call PREDICT"
+    )
+
+
+def _check_may_create_in(plpy: Any, schema: str, function_name: str) -> None:
     """The FUNCTION goes where the caller (not the installer) may create objects."""
-    plan = plpy.prepare("SELECT has_schema_privilege(session_user, $1, 'CREATE') AS ok", ["text"])
-    if not plpy.execute(plan, [schema])[0]["ok"]:
-        raise PermissionDeniedError(f"FUNCTION: you may not create functions in schema {schema!r}")
+    plan = plpy.prepare(
+        "SELECT has_schema_privilege(session_user, $1, 'CREATE') AS ok, session_user AS role",
+        ["text"],
+    )
+    (row,) = plpy.execute(plan, [schema])
+    if not row["ok"]:
+        raise no_right_to_create(row["role"], schema, function_name)
 
 
 def drop_model_functions(plpy: Any, name: str) -> None:

@@ -134,6 +134,14 @@ class Backend(ABC):
             "first (for example with COPY, or pandas' to_sql)"
         )
 
+    def check_may_create_function(self, function_name: str) -> None:
+        """Refuses, before training, a FUNCTION the caller may not create."""
+        return None
+
+    def type_as_declared(self, name: str) -> str:
+        """A type's name as the engine spells it in a function's declaration."""
+        return name
+
     def end_transaction(self, commit: bool) -> None:
         """COMMIT or ROLLBACK of a transaction the caller began; none open: nothing."""
         return None

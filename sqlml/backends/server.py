@@ -28,6 +28,20 @@ class ServerModels(Backend):
         info = psycopg_types.get(str(kind))
         return info.name if info else str(kind)
 
+    def check_may_create_function(self, function_name: str) -> None:
+        """Before training: the FUNCTION goes into current_schema(), as CREATE FUNCTION's."""
+        rows = self.catalog.db.run(
+            "SELECT current_schema(), has_schema_privilege(current_schema(), 'CREATE'), "
+            "current_user"
+        )
+        schema, allowed, role = rows[0]
+        if not allowed:
+            raise udfs.pg_functions.no_right_to_create(role, schema, function_name)
+
+    def type_as_declared(self, name: str) -> str:
+        # PostgreSQL's canonical spelling (timestamp → timestamp without time zone), as \df
+        return str(self._value("SELECT CAST(CAST(? AS regtype) AS text)", [name]))
+
     def _value(self, sql: str, params: list[Any] | None = None) -> Any:
         rows = self.catalog.db.run(sql, params or [])
         return rows[0][0] if rows else None

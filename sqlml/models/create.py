@@ -135,3 +135,4 @@ def _check_function_name(session: Session, model: str, function_name: str) -> No
         raise ModelExistsError(
             f"FUNCTION {function_name}: the database already has a function of that name"
         )
+    session.backend.check_may_create_function(function_name)

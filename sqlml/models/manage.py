@@ -167,6 +167,20 @@ def describe_model(node: ml.DescribeModel, session: Session) -> Result:
         ("model", "onnx_sha256", model.onnx_sha256),
     ]
     facts += [("feature", f["name"], f["sql_type"]) for f in meta["features"]]
+    # What PREDICT's positional arguments and the FUNCTION take, as the engine declares
+    # them (psql's \df shows the same): every number as a double, dates as timestamps, so
+    # any column of the feature's kind fits, narrower ones cast implicitly.
+    backend = session.backend
+    facts += [
+        (
+            "argument",
+            f["name"],
+            backend.type_as_declared(
+                getattr(udfs.sql_types.ARGUMENT_TYPES[f["kind"]], backend.name)
+            ),
+        )
+        for f in meta["features"]
+    ]
     annotations = meta.get("annotations", {})
     facts += [
         ("feature_table", use["table"], f"AS OF {use['as_of']}: {', '.join(use['features'])}")

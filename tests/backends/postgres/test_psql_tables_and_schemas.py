@@ -5,7 +5,8 @@ from a folder the server cannot enter says which folder."""
 
 from __future__ import annotations
 
-import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,8 +65,8 @@ def test_the_functions_arguments_are_the_ones_describe_lists(pg, scored):
     declared = scalar(
         pg, "SELECT pg_get_function_arguments('buys_fn'::regproc)"
     )  # what psql's \df shows
-    assert [a.split(" ", 1)[1] for a in declared.split(", ")] == arguments
-    assert arguments == ["double precision", "timestamp"]
+    assert declared.split(", ") == arguments
+    assert arguments == ["double precision", "timestamp without time zone"]
     features = [value for section, _, _, value in described if section == "feature"]
     assert features == ["integer", "date"]  # the training columns' own types, kept too
 
@@ -106,15 +107,20 @@ def test_a_sqlml_user_gets_its_function_where_it_may_create_one(pg, cleo):
     assert where == cleo
 
 
-def test_install_names_the_folder_the_server_cannot_enter(pg, tmp_path: Path):
-    locked = tmp_path / "home"
+def test_install_names_the_folder_the_server_cannot_enter(pg):
+    # Not under pytest's own folder, which the server's user may not enter either.
+    outer = Path(tempfile.mkdtemp(prefix="sqlml_install_"))
+    outer.chmod(0o755)
+    locked = outer / "home"
     environment = locked / "venv" / "site-packages"
     environment.mkdir(parents=True)
     locked.chmod(0o700)  # the postgres user may not enter it
+    # a new server process: one that imported sqlml before would not look again
+    fresh = psycopg.connect(pg_support.dsn_for(pg.info.dbname), autocommit=True)
     try:
-        with pytest.raises(SqlmlError) as caught:
-            check_server_python(pg, [str(environment)])
+        with fresh, pytest.raises(SqlmlError) as caught:
+            check_server_python(fresh, [str(environment)])
     finally:
-        os.chmod(locked, 0o755)
+        shutil.rmtree(outer)
     message = str(caught.value)
-    assert f"may not enter {locked}" in message and "chmod o+x" in message
+    assert f"may not enter {locked}," in message and f"chmod o+x {locked}" in message
