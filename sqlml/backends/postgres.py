@@ -18,8 +18,15 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlml._udfs_loader import udfs
 from sqlml.backends.base import Progress, Query, TrainRequest
 from sqlml.backends.server import ServerModels
-from sqlml.errors import BackendError, PermissionDeniedError, SqlmlError, from_server
+from sqlml.errors import (
+    BackendError,
+    CatalogVersionError,
+    PermissionDeniedError,
+    SqlmlError,
+    from_server,
+)
 from sqlml.result import RowsResult
+from sqlml.version import __version__
 
 
 class _PsycopgExecutor:
@@ -168,6 +175,16 @@ def _check_installed(conn: psycopg.Connection) -> None:
         raise PermissionDeniedError(
             f"role {role} may not use sqlml in database {database}: an administrator "
             f"lets it with GRANT sqlml_user TO {role}"
+        )
+    found = conn.execute(
+        "SELECT value FROM sqlml.catalog_info WHERE key = 'installed_version'"
+    ).fetchone()
+    if found and found[0] != __version__:
+        # The client calls the server's functions by their signatures, which releases change.
+        raise CatalogVersionError(
+            f"database {database} has sqlml {found[0]} installed and this client is sqlml "
+            f"{__version__}: a superuser runs `sqlml install --upgrade <dsn>` with this "
+            f"release (or use sqlml {found[0]} here)"
         )
 
 

@@ -140,6 +140,8 @@ def test_older_install_needs_upgrade(dsn, conn, model):
     message = str(caught.value)
     assert "--upgrade" in message and "0.0.9" in message and sqlml.__version__ in message
     assert installed_version(conn) == "0.0.9"  # refused before changing anything
+    with pytest.raises(sqlml.CatalogVersionError, match=r"sqlml 0\.0\.9 installed.*--upgrade"):
+        sqlml.connect(dsn)  # the client would call functions of another release
     refused = sqlml_cli("install", dsn)
     assert refused.returncode == 1
     assert [line for line in refused.stderr.splitlines() if line.strip()] == [f"Error: {message}"]
