@@ -133,13 +133,9 @@ class Connection:
         """Run one statement (plain SQL or sqlml's), with optional parameters: ``?`` or
         ``$1`` with a sequence, ``$name`` with a mapping (PostgreSQL: also ``%s`` and
         ``%(name)s``), bound as values, never written into the SQL."""
-        statements = self._split(sql)
-        if len(statements) != 1:
-            raise SqlmlSyntaxError(
-                f"execute() runs one statement and got {len(statements)}; use executescript()"
-            )
+        statement = self._one_statement(sql, "execute()")
         scope = self._scope(sys._getframe(1))
-        self._last = Cursor(self._run(statements[0], params, scope), self.backend)
+        self._last = Cursor(self._run(statement, params, scope), self.backend)
         return self._last
 
     def executescript(self, script: str) -> Cursor:
@@ -159,10 +155,7 @@ class Connection:
         """The SQL a query runs as on the engine: sqlml's functions (PREDICT, ML.*,
         FEATURES_AT_TIME) rewritten into the engine's own. Only a query has one; sqlml's
         statements run with execute()."""
-        statements = self._split(sql)
-        if len(statements) != 1:
-            raise SqlmlSyntaxError(f"a query is one statement, not {len(statements)}")
-        statement = statements[0]
+        statement = self._one_statement(sql, "engine_sql()")
         self.backend.begin_statement()
         self.backend.sync_models()
         if not statement.is_ml:
@@ -182,7 +175,7 @@ class Connection:
 
     def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> Cursor:
         """Run one statement once per set of parameters (PEP 249); the last result."""
-        (statement,) = self._split(sql)
+        statement = self._one_statement(sql, "executemany()")
         scope = self._scope(sys._getframe(1))
         result: Result = _empty()
         for params in seq_of_params:
@@ -244,6 +237,14 @@ class Connection:
         if not statements:
             raise SqlmlSyntaxError("no SQL statement to run")
         return statements
+
+    def _one_statement(self, sql: str, method: str) -> Statement:
+        statements = self._split(sql)
+        if len(statements) != 1:
+            raise SqlmlSyntaxError(
+                f"{method} runs one statement and got {len(statements)}; use executescript()"
+            )
+        return statements[0]
 
     def _scope(self, caller: FrameType) -> dict[str, Any]:
         """The data frames the caller can see, which DuckDB reads by name."""

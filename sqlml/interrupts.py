@@ -29,8 +29,10 @@ def interruptible(
 ) -> T:
     """``call()``, stopped by ``interrupt()`` when Ctrl-C is pressed while it runs;
     ``tick(seconds so far)`` is called every half second while it runs (for progress)."""
-    if not _ctrl_c_raises_here() and tick is None:
-        return call()  # no KeyboardInterrupt can arrive here: nothing to wait for
+    if not _ctrl_c_raises_here():
+        # No KeyboardInterrupt can arrive here (another thread's, or a program's own
+        # SIGINT handler): the call runs as it is, in its own thread, without progress.
+        return call()
     outcome: list[T] = []
     failure: list[BaseException] = []
     done = threading.Event()

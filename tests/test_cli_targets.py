@@ -3,30 +3,17 @@ PostgreSQL by URL or by libpq's key=value form, and one clear line when it canno
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
+from cli_support import sqlml_cli
 from psycopg import sql
 from servers import SERVER_DSN, TEST_DATABASE, dsn_for
 
 import sqlml
 from sqlml.errors import FeatureTableNotFoundError
 from sqlml.transfer import copy_model
-
-
-def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sqlml.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(cwd)},
-    )
 
 
 @pytest.fixture
@@ -37,16 +24,16 @@ def script(tmp_path: Path) -> Path:
 
 
 def test_run_and_copy_model_refuse_a_duckdb_file_that_is_not_there(tmp_path, script):
-    ran = cli("run", "shopp.duckdb", str(script), cwd=tmp_path)
+    ran = sqlml_cli("run", "shopp.duckdb", str(script), cwd=tmp_path)
     assert ran.returncode == 1
     assert ran.stderr.startswith("Error: no DuckDB database at shopp.duckdb")
-    copied = cli("copy-model", "missing.duckdb", ":memory:", "m", cwd=tmp_path)
+    copied = sqlml_cli("copy-model", "missing.duckdb", ":memory:", "m", cwd=tmp_path)
     assert copied.returncode == 1 and "no DuckDB database at missing.duckdb" in copied.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.sql"]  # nothing made
 
 
 def test_the_shell_creates_a_new_file_and_says_so(tmp_path):
-    shell = cli("shell", "new.duckdb", cwd=tmp_path, stdin="SELECT 1 AS one;\n")
+    shell = sqlml_cli("shell", "new.duckdb", cwd=tmp_path, stdin="SELECT 1 AS one;\n")
     assert shell.returncode == 0, shell.stderr
     assert "creating a new DuckDB database at new.duckdb" in shell.stderr
     assert (tmp_path / "new.duckdb").exists()
@@ -54,7 +41,7 @@ def test_the_shell_creates_a_new_file_and_says_so(tmp_path):
 
 def test_install_and_uninstall_say_they_are_for_postgresql(tmp_path):
     for command in ("install", "uninstall"):
-        done = cli(command, "shop.duckdb", cwd=tmp_path)
+        done = sqlml_cli(command, "shop.duckdb", cwd=tmp_path)
         assert done.returncode == 2
         assert f"sqlml {command} is for PostgreSQL" in done.stderr
         assert "needs no install" in done.stderr
@@ -64,7 +51,7 @@ def test_install_and_uninstall_say_they_are_for_postgresql(tmp_path):
 @pytest.mark.postgres
 def test_a_keyword_dsn_is_postgresql(tmp_path, script, postgres_database):
     keywords = f"host=127.0.0.1 user=postgres dbname={TEST_DATABASE}"
-    done = cli("run", keywords, str(script), cwd=tmp_path)
+    done = sqlml_cli("run", keywords, str(script), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "42" in done.stdout
     assert not any(p.suffix != ".sql" for p in tmp_path.iterdir())  # not read as a file
@@ -79,7 +66,7 @@ def test_a_keyword_dsn_is_postgresql(tmp_path, script, postgres_database):
     ],
 )
 def test_a_database_that_cannot_be_reached_is_one_clear_line(tmp_path, script, dsn, reason):
-    done = cli("run", dsn, str(script), cwd=tmp_path)
+    done = sqlml_cli("run", dsn, str(script), cwd=tmp_path)
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("Error: ") and reason in line
@@ -110,12 +97,12 @@ def test_uninstall_asks_unless_yes(tmp_path, spare_database):
     with sqlml.connect(spare_database) as con:
         con.execute("CREATE TABLE t AS SELECT g AS x, g % 2 = 0 AS y FROM generate_series(1, 60) g")
         con.execute("CREATE MODEL kept TARGET y AS SELECT * FROM t")
-    asked = cli("uninstall", spare_database, cwd=tmp_path)  # no terminal to answer on
+    asked = sqlml_cli("uninstall", spare_database, cwd=tmp_path)  # no terminal to answer on
     assert asked.returncode == 1
     assert "1 model(s)" in asked.stderr and "--yes" in asked.stderr
     with sqlml.connect(spare_database) as con:
         assert [r[0] for r in con.execute("SHOW MODELS").fetchall()] == ["kept"]
-    done = cli("uninstall", "--yes", spare_database, cwd=tmp_path)
+    done = sqlml_cli("uninstall", "--yes", spare_database, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     with psycopg.connect(spare_database) as conn:
         schemas = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'sqlml'")
@@ -140,8 +127,8 @@ def test_copy_model_names_replace_and_refuses_missing_feature_tables(tmp_path):
             "AS SELECT id, day, churned FROM events"
         )
     sqlml.connect(target).close()
-    assert cli("copy-model", source, target, "plain", cwd=tmp_path).returncode == 0
-    again = cli("copy-model", source, target, "plain", cwd=tmp_path)
+    assert sqlml_cli("copy-model", source, target, "plain", cwd=tmp_path).returncode == 0
+    again = sqlml_cli("copy-model", source, target, "plain", cwd=tmp_path)
     assert again.returncode == 1 and "--replace" in again.stderr
     with sqlml.connect(source) as a, sqlml.connect(target) as b:
         with pytest.raises(FeatureTableNotFoundError, match="spend_ft"):

@@ -62,13 +62,7 @@ def read_query(
         # A sample before reading, so that a table of any size trains in max_rows' memory.
         # Ranked by a hash of each row's content and the seed, not random(): the same rows
         # for the same seed, whatever order a (parallel) scan delivers them in.
-        rows_mark, seed_mark = query.marks(2)
-        source = query.extended(
-            f"SELECT * FROM ({query.sql}) AS _sqlml_all "
-            f"ORDER BY md5(_sqlml_all::text || {seed_mark}::text) LIMIT {rows_mark}",
-            max_rows,
-            seed,
-        )
+        source = query.sampled("md5({row}::text || {seed}::text)", seed, max_rows)
         types += ["bigint", "bigint"]
     (chunk_mark,) = source.marks(1)
     chunks = source.extended(

@@ -23,3 +23,16 @@ class Query:
     def extended(self, sql: str, *values: Any) -> Query:
         """A statement built around this query's SQL, with ``values`` for its marks()."""
         return Query(sql, (*self.params, *values))
+
+    def sampled(self, rank: str, seed: int, rows: int) -> Query:
+        """At most ``rows`` of the query's rows, drawn in SQL before anything is read:
+        those that rank first by ``rank``, an expression of the row (``{row}``) and the seed
+        (``{seed}``) that the engine hashes, so the same seed draws the same rows in any
+        scan order."""
+        seed_mark, rows_mark = self.marks(2)
+        order = rank.format(row="_sqlml_all", seed=seed_mark)
+        return self.extended(
+            f"SELECT * FROM ({self.sql}) AS _sqlml_all ORDER BY {order} LIMIT {rows_mark}",
+            seed,
+            rows,
+        )

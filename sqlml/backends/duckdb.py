@@ -225,7 +225,8 @@ class DuckDBBackend(Backend):
     # -- running SQL ---------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> DuckDBResult:
-        interruptible(lambda: self.con.execute(sql, params), self.con.interrupt, self._tick)
+        tick = self._tick if self._progress is not None else None
+        interruptible(lambda: self.con.execute(sql, params), self.con.interrupt, tick)
         return DuckDBResult(self)
 
     reads_frames = True
@@ -276,7 +277,7 @@ class DuckDBBackend(Backend):
     def _tick(self, seconds: float) -> None:
         """A long query's progress as DuckDB estimates it, once it has run a second."""
         if self._progress is None or seconds < 1.0:
-            return
+            return  # a short query says nothing
         percent = self.con.query_progress()
         if percent >= 0:
             self._progress(f"query {percent:.0f}%")
@@ -333,16 +334,8 @@ class DuckDBBackend(Backend):
         max_rows, seed = udfs.train.sample_size(request)
         udfs.train.check_fits_in_memory(self._estimated_rows(query), len(columns), max_rows)
         progress("reading training data")
-        if max_rows is not None:
-            # Sampled before reading, so max_rows bounds the memory; ranked by a hash of
-            # each row and the seed: the same rows for the same seed in any scan order.
-            seed_mark, rows_mark = query.marks(2)
-            query = query.extended(
-                f"SELECT * FROM ({query.sql}) AS _sqlml_all "
-                f"ORDER BY hash(_sqlml_all, {seed_mark}::BIGINT) LIMIT {rows_mark}",
-                seed,
-                max_rows,
-            )
+        if max_rows is not None:  # sampled before reading: max_rows bounds the memory
+            query = query.sampled("hash({row}, {seed}::BIGINT)", seed, max_rows)
         # The rows go to train() with no other reference, so it can free them once they
         # are converted (measured: 1,150 → 1,040 MiB peak for 1M rows of 20 columns).
         trained = udfs.train.train(self._arrow(query), request, progress)

@@ -10,15 +10,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pandas as pd
 import pexpect
 import pytest
 from queries import FAST
-from servers import TEST_DATABASE, dsn_for
-
-import sqlml
 
 # Minutes of work on either engine, if nothing stops it.
 LONG_QUERY = {
@@ -37,21 +33,13 @@ STOPS_WITHIN = 30  # seconds from the signal to the caller's prompt, at most
 
 
 @pytest.fixture
-def database(connect, backend_name: str, tmp_path: Path) -> str:
-    """A database with model m (one feature x), closed so another process can open it."""
-    con: sqlml.Connection = connect()
+def database(database_for_a_process) -> str:
+    """Model m (one feature x), in a database another process may open."""
     frame = pd.DataFrame({"x": [float(i % 100) for i in range(400)]})
     frame["y"] = frame["x"] > 50
-    if backend_name == "duckdb":
-        con.backend.con.register("frame", frame)
-        con.execute("CREATE TABLE points AS SELECT * FROM frame")
-    else:
-        from servers import load
-
-        load(con.backend.conn, "points", frame)
-    con.execute(f"CREATE MODEL m TARGET y OPTIONS ({FAST}) AS SELECT x, y FROM points")
-    con.close()
-    return str(tmp_path / "test.duckdb") if backend_name == "duckdb" else dsn_for(TEST_DATABASE)
+    return database_for_a_process(
+        {"points": frame}, f"CREATE MODEL m TARGET y OPTIONS ({FAST}) AS SELECT x, y FROM points"
+    )
 
 
 def _environment() -> dict[str, str]:

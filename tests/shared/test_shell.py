@@ -16,17 +16,13 @@ import pandas as pd
 import pexpect
 import pytest
 from queries import FAST
-from servers import TEST_DATABASE, dsn_for
-
-import sqlml
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\r")
 
 
 @pytest.fixture
-def database(connect, backend_name: str, tmp_path: Path) -> str:
-    """Table customers (120 rows) and model m, closed so the shell's process can open it."""
-    con: sqlml.Connection = connect()
+def database(database_for_a_process) -> str:
+    """Table customers (120 rows) and model m, in a database another process may open."""
     frame = pd.DataFrame(
         {
             "id": range(120),
@@ -35,19 +31,11 @@ def database(connect, backend_name: str, tmp_path: Path) -> str:
         }
     )
     frame["churned"] = frame["age"] > 35
-    if backend_name == "duckdb":
-        con.backend.con.register("frame", frame)
-        con.execute("CREATE TABLE customers AS SELECT * FROM frame")
-    else:
-        from servers import load
-
-        load(con.backend.conn, "customers", frame)
-    con.execute(
+    return database_for_a_process(
+        {"customers": frame},
         f"CREATE MODEL m TARGET churned OPTIONS ({FAST}) "
-        "AS SELECT age, plan, churned FROM customers"
+        "AS SELECT age, plan, churned FROM customers",
     )
-    con.close()
-    return str(tmp_path / "test.duckdb") if backend_name == "duckdb" else dsn_for(TEST_DATABASE)
 
 
 def _environment() -> dict[str, str]:

@@ -7,14 +7,13 @@ the command line, and the tests then go through the life of an install in file o
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pg_support
 import psycopg
 import pytest
+from cli_support import sqlml_cli
 from pg_support import FAST, execute, functions_named, rows, scalar
 
 import sqlml
@@ -40,18 +39,6 @@ SQLML_FUNCTIONS = {
     "model_versions(text)",
     "evaluate_model(text,text)",
 }
-
-
-def sqlml_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
-    env.pop("SQLML_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sqlml.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")
