@@ -157,16 +157,16 @@ class Connection:
         statements run with execute()."""
         statement = self._one_statement(sql, "engine_sql()")
         self.backend.begin_statement()
-        self.backend.sync_models()
-        if not statement.is_ml:
-            return self._transpiled(statement)
-        tree = self._parse(statement)
-        if not isinstance(tree, exp.Query):
-            raise UnsupportedError(
-                "only a query (SELECT ...) runs as the engine's SQL; run sqlml's other "
-                "statements as they are (PostgreSQL: sqlml.execute)"
-            )
-        return self._session.query(tree).sql
+        with self.backend.statement():
+            if not statement.is_ml:
+                return self._transpiled(statement)
+            tree = self._parse(statement)
+            if not isinstance(tree, exp.Query):
+                raise UnsupportedError(
+                    "only a query (SELECT ...) runs as the engine's SQL; run sqlml's other "
+                    "statements as they are (PostgreSQL: sqlml.execute)"
+                )
+            return self._session.query(tree).sql
 
     def register(self, name: str, frame: Any) -> None:
         """Makes a pandas or polars frame or an Arrow table a view named ``name`` on this
@@ -252,7 +252,6 @@ class Connection:
 
     def _run(self, statement: Statement, params: Params, scope: dict[str, Any]) -> Result:
         self.backend.begin_statement()
-        self.backend.sync_models()
         used: dict[str, str] = {}  # engine function → model, for errors about PREDICT
         text, values = parameters.bind(statement.text, params, self._dialect, self.backend.name)
         written = statement
@@ -261,7 +260,11 @@ class Connection:
         as_written = not statement.is_ml and self.read == self.backend.name and text == written.text
         frames = replacement_scans.named_in(statement.text, scope, self._dialect)
         try:
-            with _deep_recursion(), self.backend.reading_frames(frames):
+            with (
+                _deep_recursion(),
+                self.backend.statement(),
+                self.backend.reading_frames(frames),
+            ):
                 return self._dispatch(statement, session)
         except SqlmlError as error:
             if error.line is None:

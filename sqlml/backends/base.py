@@ -109,6 +109,12 @@ class Backend(ABC):
         """Whether the engine already has a function of that name (not one of ours)."""
         return False
 
+    @contextmanager
+    def statement(self) -> Iterator[None]:
+        """While one statement runs: the models' engine functions are current and stay."""
+        self.sync_models()
+        yield
+
     def begin_statement(self) -> None:
         """Called as each statement starts, in the caller's thread (DuckDB checks it)."""
         return None

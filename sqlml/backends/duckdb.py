@@ -8,7 +8,7 @@ import re
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +52,11 @@ class _DuckDBExecutor:
 
 class DuckDBResult:
     """The pending result of a connection's last statement. DuckDB keeps one per
-    connection, so a result that a later statement replaced is refused, never read."""
+    connection, so a result that a later statement replaced is refused, never read.
+
+    DuckDB runs a query as its rows are fetched, calling the models' functions then: until
+    the rows are all read (or the result is replaced or closed) it holds the connection's
+    share of them (_Sharing), and a fetch is stopped by Ctrl-C as execute() is."""
 
     def __init__(self, backend: DuckDBBackend):
         self._backend = backend
@@ -62,6 +66,17 @@ class DuckDBResult:
         self.description = [
             (name, str(kind), *rest) for name, kind, *rest in self._con.description or []
         ] or None
+        self._holding = False
+        if self.description:
+            backend._host.sharing.acquire(backend)
+            self._holding = True
+            backend._pending = self
+
+    def done(self) -> None:
+        """The rows are read, or will not be: the functions are free to change."""
+        if self._holding:
+            self._holding = False
+            self._backend._host.sharing.release(self._backend)
 
     def _live(self) -> duckdb.DuckDBPyConnection:
         if self._backend.statements != self._statement:
@@ -72,14 +87,33 @@ class DuckDBResult:
             )
         return self._con
 
+    def _fetch(self, fetch: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        con = self._live()
+        return interruptible(lambda: fetch(con), con.interrupt)
+
     def fetchone(self) -> tuple | None:
-        return self._live().fetchone() if self.description else None
+        if not self.description:
+            return None
+        row = self._fetch(lambda con: con.fetchone())
+        if row is None:
+            self.done()
+        return row
 
     def fetchmany(self, size: int) -> list[tuple]:
-        return self._live().fetchmany(size) if self.description else []
+        if not self.description:
+            return []
+        rows = self._fetch(lambda con: con.fetchmany(size))
+        if len(rows) < size:
+            self.done()
+        return rows
 
     def fetchall(self) -> list[tuple]:
-        return self._live().fetchall() if self.description else []
+        if not self.description:
+            return []
+        try:
+            return self._fetch(lambda con: con.fetchall())
+        finally:
+            self.done()
 
     def arrow(self) -> pa.Table:
         if not self.description:
@@ -87,7 +121,10 @@ class DuckDBResult:
         with warnings.catch_warnings():
             # DuckDB warns that a DB-API result costs one more copy than a relation.
             warnings.simplefilter("ignore", UserWarning)
-            return self._live().to_arrow_table()
+            try:
+                return self._fetch(lambda con: con.to_arrow_table())
+            finally:
+                self.done()
 
 
 @dataclass(frozen=True)
@@ -99,6 +136,69 @@ class _Registered:
     owner: DuckDBBackend  # the connection that registered them, and must remove them
 
 
+class _Sharing:
+    """Statements, and results whose rows DuckDB computes as they are read, use the
+    registered functions together; removing one waits until no other thread's statement
+    or unread result uses them (it could be calling it: a removed function's call fails, or
+    crashes the process). A waiting remover goes before new statements. Two removers in the
+    middle of their statements (CREATE OR REPLACE MODEL) do not wait on each other: a
+    remover only waits for readers, never for another remover."""
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        # id of a connection → (its thread, how many of its statements or results use them)
+        self._readers: dict[int, tuple[int, int]] = {}
+        self._removers: list[int] = []  # the threads removing (or waiting to)
+
+    def acquire(self, who: object) -> None:
+        key, thread = id(who), threading.get_ident()
+        with self._turn:
+            # A thread that already reads goes on (its result inside its statement): were it
+            # to wait, the remover would wait for it in turn.
+            while self._removers and all(t != thread for t, _ in self._readers.values()):
+                self._turn.wait()
+            self._readers[key] = (thread, self._readers.get(key, (thread, 0))[1] + 1)
+
+    def release(self, who: object) -> None:
+        key = id(who)
+        with self._turn:
+            thread, count = self._readers[key]
+            if count > 1:
+                self._readers[key] = (thread, count - 1)
+            else:
+                del self._readers[key]
+            self._turn.notify_all()
+
+    def _others_reading(self) -> bool:
+        # A reader of this very thread runs nothing now (its thread is here): waiting for
+        # it would wait for ever (an unread result, then a second connection's statement).
+        # Nor does one of a thread that is itself waiting to remove.
+        return any(thread not in self._removers for thread, _ in self._readers.values())
+
+    @contextmanager
+    def using(self, who: object) -> Iterator[None]:
+        self.acquire(who)
+        try:
+            yield
+        finally:
+            self.release(who)
+
+    @contextmanager
+    def removing(self, who: object) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._turn:
+            self._removers.append(me)
+            self._turn.notify_all()
+            while self._others_reading():
+                self._turn.wait()
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._removers.remove(me)
+                self._turn.notify_all()
+
+
 @dataclass
 class _FunctionHost:
     """The model functions of one database instance, and its writers' lock.
@@ -107,12 +207,14 @@ class _FunctionHost:
     and a call of it crashes the process once the connection that registered it has closed.
     So every sqlml connection to a database keeps to one list, and a connection removes what
     it registered before it closes; the others register those again on their next statement.
-    The connections of one process write the catalog one at a time: DuckDB would let two
-    transactions race and fail the second with a write conflict.
+    A function is removed only while no other statement runs (``sharing``). The connections
+    of one process write the catalog one at a time: DuckDB would let two transactions race
+    and fail the second with a write conflict.
     """
 
     registered: dict[str, _Registered] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    sharing: _Sharing = field(default_factory=_Sharing)
 
 
 _HOSTS: dict[tuple[str, str], _FunctionHost] = {}
@@ -137,6 +239,7 @@ class DuckDBBackend(Backend):
         self.statements = 0  # how many statements it has begun: results check it
         self._progress: Progress | None = None
         self._frames_shown: set[str] = set()
+        self._pending: DuckDBResult | None = None
         # The UDFs load models through their own cursor: the main connection is busy
         # running the query that called them.
         self._loader = con.cursor()
@@ -204,7 +307,14 @@ class DuckDBBackend(Backend):
                 "statement on it), and DuckDB runs one statement at a time per connection: "
                 "give each thread its own with connection.cursor()"
             )
+        self._let_go_of_pending()
         self.statements += 1
+
+    def _let_go_of_pending(self) -> None:
+        """The last result will not be read any more: its share of the functions ends."""
+        if self._pending is not None:
+            self._pending.done()
+            self._pending = None
 
     def _instance(self) -> tuple[str, str]:
         """Which database this is: its file (or :memory:) and the id its catalog was given."""
@@ -225,6 +335,7 @@ class DuckDBBackend(Backend):
     # -- running SQL ---------------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> DuckDBResult:
+        self._let_go_of_pending()  # DuckDB drops it for the new statement
         tick = self._tick if self._progress is not None else None
         interruptible(lambda: self.con.execute(sql, params), self.con.interrupt, tick)
         return DuckDBResult(self)
@@ -404,23 +515,46 @@ class DuckDBBackend(Backend):
             predictor = _PREDICTORS.put(sha, Predictor(onnx, model.metadata))
         return predictor
 
+    @contextmanager
+    def statement(self) -> Iterator[None]:
+        with self._host.sharing.using(self):
+            self.sync_models()
+            yield
+
     def sync_models(self) -> None:
         with self._host.lock:
-            self._sync_models()
+            wanted = self._wanted()
+            # Inside a transaction (DROP FEATURE TABLE ... CASCADE drops its models) the
+            # lock is held, so removing waits for the next statement's sync.
+            if self._in_transaction or not self._stale(wanted):
+                self._register_missing(wanted)
+                return
+        # Removing waits for the other statements, and never while holding the lock that
+        # their own syncing needs.
+        with self._host.sharing.removing(self), self._host.lock:
+            wanted = self._wanted()
+            for name in self._stale(wanted):
+                self._unregister(name)
+            self._register_missing(wanted)
 
-    def _sync_models(self) -> None:
+    def _wanted(self) -> dict[str, tuple[int, str, str | None]]:
         rows = self.con.execute(
             "SELECT r.name, r.current_version, v.onnx_sha256, r.function_name "
             "FROM sqlml.model_registry r JOIN sqlml.model_versions v "
             "ON v.name = r.name AND v.version = r.current_version"
         ).fetchall()
-        wanted = {name: (version, sha, function) for name, version, sha, function in rows}
-        registered = self._host.registered
-        for name, entry in list(registered.items()):
-            if wanted.get(name) != (entry.version, entry.sha, entry.function_name):
-                self._unregister(name)
+        return {name: (version, sha, function) for name, version, sha, function in rows}
+
+    def _stale(self, wanted: dict[str, tuple[int, str, str | None]]) -> list[str]:
+        return [
+            name
+            for name, entry in self._host.registered.items()
+            if wanted.get(name) != (entry.version, entry.sha, entry.function_name)
+        ]
+
+    def _register_missing(self, wanted: dict[str, tuple[int, str, str | None]]) -> None:
         for name, (version, _sha, _function) in wanted.items():
-            if name not in registered:
+            if name not in self._host.registered:
                 self._register(self.catalog.get(name, version))
 
     def _register(self, model: ModelVersion) -> None:
@@ -467,9 +601,11 @@ class DuckDBBackend(Backend):
         return bool(rows)
 
     def close(self) -> None:
-        for name, entry in list(self._host.registered.items()):
-            if entry.owner is self:
-                self._unregister(name)
+        self._let_go_of_pending()
+        with self._host.sharing.removing(self), self._host.lock:
+            for name, entry in list(self._host.registered.items()):
+                if entry.owner is self:
+                    self._unregister(name)
         self._loader.close()
         if self._owns:
             self.con.close()

@@ -172,6 +172,31 @@ def test_tab_completes_tables_columns_models_and_keywords(shell):
     shell.type("SELECT * FROM fresh_t\t")
     shell.process.expect("fresh_table")  # a table made in this session
     assert "1 row" in shell.run(";")
+    shell.run(
+        f"CREATE MODEL zebra_model TARGET churned OPTIONS ({FAST}) "
+        "AS SELECT age, churned FROM customers;"
+    )
+    shell.run(
+        "CREATE FEATURE TABLE yak_features KEY id TIMESTAMP day "
+        "AS SELECT id, DATE '2024-01-01' AS day, age FROM customers;"
+    )
+    shell.type("SELECT count(PREDICT(zebra_m\t")
+    shell.process.expect("zebra_model")
+    shell.type(", age)) FROM FEATURES_AT_TIME(yak_f\t")
+    shell.process.expect("yak_features")
+    answered = shell.run(", (SELECT id, DATE '2024-06-01' AS at FROM customers));")
+    assert re.search(r"│\s+120 │", answered), answered
+
+
+def test_a_long_query_shows_its_progress_in_the_terminal(shell, backend_name):
+    if backend_name != "duckdb":
+        pytest.skip("PostgreSQL says nothing of a plain query's progress to a client")
+    shell.process.sendline(
+        "SELECT count(*) FROM range(1500000000) t(i) WHERE (i % 1000003) * 7 % 11 = 3;"
+    )
+    # the live line: the engine's estimate, a bar, the time taken and the time left
+    shell.process.expect(r"query \d+%.*\d:\d\d:\d\d", timeout=60)
+    shell.process.expect("1 row", timeout=120)
 
 
 def _run(database: str, script: str, tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
