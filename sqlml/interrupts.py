@@ -10,11 +10,13 @@ still usable. psycopg does the same for PostgreSQL itself (it cancels the query 
 
 from __future__ import annotations
 
+import os
+import queue
 import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -33,30 +35,65 @@ def interruptible(
         # No KeyboardInterrupt can arrive here (another thread's, or a program's own
         # SIGINT handler): the call runs as it is, in its own thread, without progress.
         return call()
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as error:  # handed to the caller's thread, whatever it is
-            failure.append(error)
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="sqlml-engine-call", daemon=True).start()
+    job = _Job(call)
+    _helper().put(job)
     started = time.monotonic()
     try:
-        while not done.wait(TICK_SECONDS if tick else None):
+        while not job.done.wait(TICK_SECONDS if tick else None):
             if tick:
                 tick(time.monotonic() - started)
     except KeyboardInterrupt:
-        _stop(done, interrupt)
+        _stop(job.done, interrupt)
         raise
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    if job.failure is not None:
+        raise job.failure
+    return cast(T, job.outcome)
+
+
+class _Job:
+    def __init__(self, call: Callable[[], Any]):
+        self.call = call
+        self.done = threading.Event()
+        self.outcome: Any = None
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.outcome = self.call()
+        except BaseException as error:  # handed to the caller's thread, whatever it is
+            self.failure = error
+        finally:
+            self.done.set()
+
+
+# One helper thread, kept: only the main thread hands it calls, one at a time (it waits for
+# each), and starting a thread per call cost more than a small statement itself.
+_JOBS: queue.SimpleQueue[_Job] | None = None
+_STARTING = threading.Lock()
+
+
+def _forget_helper() -> None:
+    global _JOBS
+    _JOBS = None
+
+
+# A forked child has the queue but not the thread: it starts its own.
+os.register_at_fork(after_in_child=_forget_helper)
+
+
+def _helper() -> queue.SimpleQueue[_Job]:
+    global _JOBS
+    with _STARTING:
+        if _JOBS is None:
+            jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+
+            def serve() -> None:
+                while True:
+                    jobs.get().run()
+
+            threading.Thread(target=serve, name="sqlml-engine-calls", daemon=True).start()
+            _JOBS = jobs
+        return _JOBS
 
 
 def _stop(done: threading.Event, interrupt: Callable[[], object]) -> None:
