@@ -215,6 +215,11 @@ class _FunctionHost:
     registered: dict[str, _Registered] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     sharing: _Sharing = field(default_factory=_Sharing)
+    # Every change to the models goes through this process's connections (a DuckDB file
+    # is one process's to write), which count them: a statement reads the catalog again
+    # only when the count moved since the functions were last brought up to date.
+    changes: int = 0
+    synced_at: int = -1
 
 
 _HOSTS: dict[tuple[str, str], _FunctionHost] = {}
@@ -476,17 +481,20 @@ class DuckDBBackend(Backend):
     ) -> int:
         with self.transaction():
             version = self.catalog.add_version(name, onnx, metadata, function_name, replace)
+        self._host.changes += 1
         self.sync_models()
         return version
 
     def drop_model(self, name: str) -> None:
         with self.transaction():
             self.catalog.drop(name)
+        self._host.changes += 1
         self.sync_models()
 
     def set_model_version(self, name: str, version: int) -> None:
         with self.transaction():
             self.catalog.set_current(name, version)
+        self._host.changes += 1
         self.sync_models()
 
     def evaluate(self, name: str, query: Query) -> dict[str, float | None]:
@@ -523,19 +531,26 @@ class DuckDBBackend(Backend):
 
     def sync_models(self) -> None:
         with self._host.lock:
+            if self._host.synced_at == self._host.changes:
+                return
+            synced_at = self._host.changes
             wanted = self._wanted()
             # Inside a transaction (DROP FEATURE TABLE ... CASCADE drops its models) the
             # lock is held, so removing waits for the next statement's sync.
             if self._in_transaction or not self._stale(wanted):
                 self._register_missing(wanted)
+                if not self._in_transaction:
+                    self._host.synced_at = synced_at
                 return
         # Removing waits for the other statements, and never while holding the lock that
         # their own syncing needs.
         with self._host.sharing.removing(self), self._host.lock:
+            synced_at = self._host.changes
             wanted = self._wanted()
             for name in self._stale(wanted):
                 self._unregister(name)
             self._register_missing(wanted)
+            self._host.synced_at = synced_at
 
     def _wanted(self) -> dict[str, tuple[int, str, str | None]]:
         rows = self.con.execute(
@@ -606,6 +621,7 @@ class DuckDBBackend(Backend):
             for name, entry in list(self._host.registered.items()):
                 if entry.owner is self:
                     self._unregister(name)
+                    self._host.changes += 1  # the others register it again
         self._loader.close()
         if self._owns:
             self.con.close()
