@@ -37,7 +37,12 @@ DB_HELP = "a DuckDB file, :memory: or a postgresql:// DSN"
 
 
 def _connect(
-    database: str, ui: Ui, read: str | None = None, *, create: bool = False
+    database: str,
+    ui: Ui,
+    read: str | None = None,
+    *,
+    create: bool = False,
+    read_only: bool = False,
 ) -> Connection | None:
     """The database, or None once the error is said. A DuckDB file that does not exist is
     an error (a typo would otherwise make an empty database) unless ``create``."""
@@ -48,7 +53,7 @@ def _connect(
         )
         return None
     try:
-        return sqlml.connect(database, progress=ui.progress, read=read)
+        return sqlml.connect(database, progress=ui.progress, read=read, read_only=read_only)
     except Exception as error:  # duckdb, psycopg and the OS all have their own errors
         if os.environ.get("SQLML_DEBUG"):
             raise
@@ -90,6 +95,38 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
         return 1
     with con:
         return 0 if run_sql(con, script, ui) else 1
+
+
+def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
+    import logging
+
+    from sqlml.server.listener import Server, check_address
+
+    if is_postgres_dsn(args.db):
+        ui.error(
+            "Error: sqlml serve serves a DuckDB database; PostgreSQL already speaks its protocol"
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s sqlml serve: %(message)s")
+    problem = check_address(args.host)
+    if problem:
+        ui.error(f"Error: {problem}")
+        return 2
+    con = _connect(args.db, ui, None, create=not args.read_only, read_only=args.read_only)
+    if con is None:
+        return 1
+    with con:
+        server = Server(con, args.host, args.port, args.max_connections)
+        try:
+            port = server.bind()
+        except OSError as error:
+            ui.error(f"Error: cannot listen on {args.host}:{args.port}: {error.strerror}")
+            return 1
+        ui.progress(
+            f"serving {args.db} on {args.host}:{port} (psql -h {args.host} -p {port}); Ctrl-C stops"
+        )
+        server.serve_forever()
+    return 0
 
 
 def cmd_shell(args: argparse.Namespace, ui: Ui) -> int:
@@ -256,6 +293,22 @@ def _parser() -> argparse.ArgumentParser:
             help="how results are printed (default: table; the shell's .mode changes it)",
         )
     run.set_defaults(handler=cmd_run)
+
+    serve = commands.add_parser(
+        "serve", help="serve a DuckDB database over PostgreSQL's protocol (psql, BI tools)"
+    )
+    serve.add_argument("db", help="DuckDB file (created if missing) or :memory:")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=5433, help="port (default 5433; 0 picks a free one)"
+    )
+    serve.add_argument("--read-only", action="store_true", help="open the file for reading only")
+    serve.add_argument(
+        "--max-connections", type=int, default=100, help="clients at once (default 100)"
+    )
+    serve.set_defaults(handler=cmd_serve)
 
     guided = commands.add_parser("demo", help="a guided example on the Palmer penguins")
     guided.add_argument(

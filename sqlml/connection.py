@@ -92,6 +92,11 @@ class Cursor:
     def arrow(self) -> pa.Table:
         return self._result.arrow()
 
+    def record_batches(self, rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """The rows as Arrow batches, read as they are consumed (a result too large to hold
+        at once streams through)."""
+        return self._result.record_batches(rows)
+
     def df(self) -> Any:
         return self.arrow().to_pandas()
 

@@ -208,3 +208,22 @@ def take(tree: exp.Expr, params: tuple[Any, ...]) -> tuple[Any, ...]:
         assert number is not None
         node.replace(exp.Parameter(this=exp.Literal.number(renumbered[number])))
     return tuple(params[n - 1] for n in used)
+
+
+def highest_number(text: str, dialect: Dialect, engine: str) -> int:
+    """The highest $n a statement uses (0 for none): how many values it takes."""
+    if "$" not in text:
+        return 0
+    tokens = _tokens(text, dialect, engine)
+    return max(
+        (
+            int(after.text)
+            for token, after in zip(tokens, [*tokens[1:], None], strict=True)
+            if token.token_type == TokenType.PARAMETER
+            and after is not None
+            and after.start == token.end + 1
+            and after.token_type == TokenType.NUMBER
+            and after.text.isdigit()
+        ),
+        default=0,
+    )

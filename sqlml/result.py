@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -20,6 +20,10 @@ class Result(Protocol):
     def fetchall(self) -> list[tuple]: ...
 
     def arrow(self) -> pa.Table: ...
+
+    def record_batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+        """The rows not yet fetched, as Arrow batches of at most ``rows`` rows."""
+        ...
 
 
 class ArrowResult:
@@ -73,6 +77,9 @@ class ArrowResult:
 
     def arrow(self) -> pa.Table:
         return self.table
+
+    def record_batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+        return iter(self.arrow().to_batches(rows))
 
 
 class EmptyResult(ArrowResult):

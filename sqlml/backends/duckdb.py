@@ -115,6 +115,23 @@ class DuckDBResult:
         finally:
             self.done()
 
+    def record_batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+        """Streamed: DuckDB computes each batch as it is read."""
+        if not self.description:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # as arrow() says
+            reader = self._fetch(lambda con: con.to_arrow_reader(rows))
+        try:
+            while True:
+                try:
+                    batch = self._fetch(lambda _: reader.read_next_batch())
+                except StopIteration:
+                    return
+                yield batch
+        finally:
+            self.done()
+
     def arrow(self) -> pa.Table:
         if not self.description:
             return pa.table({})

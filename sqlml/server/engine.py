@@ -1,0 +1,430 @@
+"""The SQL side of a served session: what arrives runs through a sqlml connection.
+
+Every statement goes through ``Connection.execute`` as it would in process (the same
+rewriting, the same errors); what PostgreSQL's clients expect beyond DuckDB's SQL (session
+settings, transaction states, command tags, SQLSTATEs) is answered here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from sqlml import parameters
+from sqlml.connection import Connection, Cursor
+from sqlml.dialects import ml_dialect
+from sqlml.errors import BackendError, SqlmlError
+from sqlml.server import pg_compat, pg_types
+from sqlml.server.protocol import Column, Outcome, SqlError
+from sqlml.statements import split
+from sqlml.version import __version__
+
+BATCH_ROWS = 65_536
+
+# Settings PostgreSQL's clients set or read that DuckDB does not have: kept per session,
+# the reported ones sent back as ParameterStatus when they change.
+DEFAULT_SETTINGS = {
+    "server_version": "16.4",
+    "server_version_num": "160004",
+    "server_encoding": "UTF8",
+    "client_encoding": "UTF8",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "integer_datetimes": "on",
+    "standard_conforming_strings": "on",
+    "TimeZone": "UTC",
+    "application_name": "",
+    "is_superuser": "on",
+    "session_authorization": "sqlml",
+    "extra_float_digits": "1",
+    "transaction_isolation": "serializable",
+    "transaction_read_only": "off",
+    "default_transaction_isolation": "serializable",
+    "max_identifier_length": "63",
+    "statement_timeout": "0",
+    "lc_messages": "C",
+    "lc_monetary": "C",
+    "lc_numeric": "C",
+    "lc_time": "C",
+}
+REPORTED = {
+    "server_version",
+    "server_encoding",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "integer_datetimes",
+    "standard_conforming_strings",
+    "TimeZone",
+    "application_name",
+    "is_superuser",
+    "session_authorization",
+}
+_ALIASES = {"transaction isolation level": "transaction_isolation", "time zone": "TimeZone"}
+
+_DUCKDB_SQLSTATES = {
+    "ParserException": "42601",
+    "SyntaxException": "42601",
+    "ConversionException": "22P02",
+    "OutOfRangeException": "22003",
+    "InterruptException": "57014",
+    "InvalidInputException": "22023",
+    "NotImplementedException": "0A000",
+    "PermissionException": "42501",
+    "OutOfMemoryException": "53200",
+    "IOException": "58030",
+    "SerializationException": "40001",
+    "DependencyException": "2BP01",
+    "SequenceException": "2200H",
+}
+
+
+def sqlstate_of(error: SqlmlError) -> str:
+    """The SQLSTATE PostgreSQL would give: sqlml's own, or the nearest for DuckDB's error."""
+    if not isinstance(error, BackendError) or error.engine_error is None:
+        return error.sqlstate
+    kind = type(error.engine_error).__name__
+    message = str(error.engine_error)
+    if kind == "CatalogException":
+        if "Table with name" in message or "Table or view" in message:
+            return "42P01"
+        if "Function" in message or "Macro" in message:
+            return "42883"
+        if "Schema" in message:
+            return "3F000"
+        if "already exists" in message:
+            return "42P07"
+        return "42704"
+    if kind == "BinderException":
+        if "column" in message.lower():
+            return "42703"
+        if "function" in message.lower():
+            return "42883"
+        return "42P18" if "parameter" in message.lower() else "42000"
+    if kind == "ConstraintException":
+        if "NOT NULL" in message:
+            return "23502"
+        if "foreign key" in message.lower():
+            return "23503"
+        if "CHECK" in message:
+            return "23514"
+        return "23505"
+    if kind == "TransactionException":
+        return "25P02" if "aborted" in message else "25001"
+    return _DUCKDB_SQLSTATES.get(kind, error.sqlstate)
+
+
+class ClientError(SqlError):
+    """A SqlmlError as the client sees it: its SQLSTATE and where in the statement."""
+
+    def __init__(self, error: SqlmlError, text: str):
+        super().__init__(sqlstate_of(error), str(error))
+        self.position: int | None = None
+        if error.line is not None:
+            lines = text.split("\n")
+            line = min(error.line, len(lines))
+            self.position = sum(len(x) + 1 for x in lines[: line - 1]) + (error.column or 1)
+
+
+class Canceled(SqlmlError):
+    sqlstate = "57014"
+
+
+@dataclass
+class _Rows:
+    columns: list[Column] | None
+    cursor: Cursor | None
+    command: str
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self.cursor is None:
+            return iter(())
+        return self.cursor.record_batches(BATCH_ROWS)
+
+    def tag(self, rows: int) -> str:
+        return f"{self.command} {rows}"
+
+
+@dataclass
+class _Command:
+    text: str
+    columns: list[Column] | None = None
+    rows: list[pa.RecordBatch] = field(default_factory=list)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        return iter(self.rows)
+
+    def tag(self, rows: int) -> str:
+        return self.text
+
+
+def _setting_result(name: str, value: str) -> _Command:
+    return _Command(
+        "SHOW",
+        [Column(name, pg_types.ColumnType(pg_types.TEXT))],
+        [pa.record_batch({name: pa.array([value], pa.string())})],
+    )
+
+
+def _words(text: str, count: int = 3) -> list[str]:
+    return text.split(None, count)[:count]
+
+
+# The first words of a statement → its command tag where it is always the same.
+_COUNTED = {"INSERT": "INSERT 0", "UPDATE": "UPDATE", "DELETE": "DELETE", "MERGE": "MERGE"}
+_QUERIES = {
+    "SELECT",
+    "WITH",
+    "VALUES",
+    "TABLE",
+    "FROM",
+    "SHOW",
+    "DESCRIBE",
+    "DESC",
+    "EXPLAIN",
+    "EVALUATE",
+    "SUMMARIZE",
+    "PIVOT",
+    "UNPIVOT",
+    "PRAGMA",
+    "CALL",
+}
+_READ_ONLY_ML = {"SHOW", "DESCRIBE", "DESC", "EVALUATE", "EXPLAIN"}
+
+
+class SqlmlEngine:
+    """One client's session on a served database: its own DuckDB connection (a cursor of
+    the served one), its own transaction and settings."""
+
+    def __init__(
+        self, root: Connection, notice: Callable[[str], None], report: Callable[[str, str], None]
+    ):
+        self._notice = notice
+        self._report = report
+        self._canceled = threading.Event()
+        self.connection = Connection(root.backend.cursor(), progress=self._progress)
+        self._dialect = ml_dialect("duckdb")
+        self.settings = dict(DEFAULT_SETTINGS)
+        self.transaction_status = b"I"
+        self._engine_con: Any = getattr(self.connection.backend, "con", None)
+        pg_compat.search_path(self._engine_con)
+
+    # -- what the protocol asks -----------------------------------------------------------
+
+    def split(self, sql: str) -> list[str]:
+        try:
+            return [s.text for s in split(sql, self._dialect)]
+        except SqlmlError as error:
+            raise ClientError(error, sql) from None
+
+    def parameter_count(self, sql: str) -> int:
+        return parameters.highest_number(sql, self._dialect, "duckdb")
+
+    def describe(self, sql: str, params: list[Any] | None) -> list[Column] | Outcome | None:
+        words = [w.upper() for w in _words(sql)]
+        if not words:
+            return None
+        session = self._session_command(words, sql, run=False)
+        if session is not None:
+            return session.columns
+        if words[0] not in _QUERIES:
+            return None
+        statement = split(sql, self._dialect)[0]
+        if statement.is_ml and words[0] in _READ_ONLY_ML:
+            return self.execute(sql, params or [])
+        if words[0] not in ("SELECT", "WITH", "VALUES", "TABLE", "FROM"):
+            return (
+                self.execute(sql, params or [])
+                if words[0] in ("SHOW", "DESCRIBE", "DESC")
+                else None
+            )
+        values = params if params is not None else [None] * self.parameter_count(sql)
+        try:
+            text = self.connection.engine_sql(sql) if statement.is_ml else sql
+            described = self.connection.backend.describe(_query(text, values))
+        except SqlmlError as error:
+            raise ClientError(error, sql) from None
+        except Exception as error:  # DuckDB's own, on the rewritten query
+            raise SqlError(sqlstate_of(_wrapped(error)), str(error)) from None
+        return [Column(name, pg_types.from_duckdb(kind)) for name, kind in described]
+
+    def execute(self, sql: str, params: list[Any]) -> Outcome:
+        self._canceled.clear()
+        words = [w.upper() for w in _words(sql, 6)]
+        session = self._session_command(words, sql, run=True)
+        if session is not None:
+            return session
+        if self.transaction_status == b"E":
+            raise SqlError(
+                "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )
+        try:
+            cursor = self.connection.execute(sql, params or None)
+        except SqlmlError as error:
+            self._failed()
+            raise ClientError(error, sql) from None
+        except BaseException:
+            self._failed()
+            raise
+        return self._outcome(words, cursor)
+
+    def cancel(self) -> None:
+        self._canceled.set()
+        if self._engine_con is not None:
+            self._engine_con.interrupt()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _progress(self, message: str) -> None:
+        if self._canceled.is_set():
+            raise Canceled("canceling statement due to user request")
+        self._notice(message)
+
+    def _failed(self) -> None:
+        if self.transaction_status == b"T":
+            self.transaction_status = b"E"
+
+    def _outcome(self, words: list[str], cursor: Cursor) -> Outcome:
+        first = words[0] if words else ""
+        description = cursor.description
+        if first in _COUNTED or (first == "CREATE" and " AS " in " ".join(words).upper()):
+            count = cursor.fetchone() if description else None
+            rows = int(count[0]) if count and isinstance(count[0], int) else max(cursor.rowcount, 0)
+            if first == "CREATE":
+                return _Command(f"SELECT {rows}")
+            return _Command(f"{_COUNTED[first]} {rows}")
+        if description is None or (first not in _QUERIES and _only_count(description)):
+            return _Command(_tag(words))
+        columns = [Column(name, pg_types.from_duckdb(str(kind))) for name, kind, *_ in description]
+        return _Rows(columns, cursor, "SELECT")
+
+    def _session_command(self, words: list[str], sql: str, run: bool) -> _Command | None:
+        """Transactions and settings, as PostgreSQL answers them; None for anything else."""
+        if not words:
+            return None
+        first = words[0].rstrip(";")
+        if first in ("BEGIN", "START"):
+            if run:
+                if self.transaction_status == b"I":
+                    self._engine("BEGIN TRANSACTION")
+                    self.transaction_status = b"T"
+                else:
+                    self._notice("there is already a transaction in progress")
+            return _Command("BEGIN")
+        if first in ("COMMIT", "END", "ROLLBACK", "ABORT"):
+            tag = "ROLLBACK" if first in ("ROLLBACK", "ABORT") else "COMMIT"
+            if run:
+                if self.transaction_status == b"I":
+                    self._notice("there is no transaction in progress")
+                else:
+                    failed = self.transaction_status == b"E"
+                    self.transaction_status = b"I"
+                    self.connection.backend.end_transaction(commit=tag == "COMMIT" and not failed)
+                    tag = "ROLLBACK" if failed else tag
+            return _Command(tag)
+        if self.transaction_status == b"E" and run:
+            return None  # refused by execute()
+        if first == "SET":
+            return self._set(sql, run)
+        if first == "RESET" and len(words) > 1:
+            name = self._known(words[1])
+            if name is not None:
+                if run:
+                    self._change(name, DEFAULT_SETTINGS[name])
+                return _Command("RESET")
+        if first == "SHOW" and len(words) > 1:
+            name = self._known(" ".join(sql.split()[1:]).rstrip(";").strip())
+            if name is not None:
+                return _setting_result(
+                    name.lower() if name != "TimeZone" else name, self.settings[name]
+                )
+        if first in ("DISCARD", "DEALLOCATE", "UNLISTEN", "LISTEN", "NOTIFY"):
+            return _Command(first)
+        return None
+
+    def _known(self, name: str) -> str | None:
+        wanted = _ALIASES.get(name.lower(), name).lower()
+        return next((k for k in self.settings if k.lower() == wanted), None)
+
+    def _set(self, sql: str, run: bool) -> _Command | None:
+        body = sql.split(None, 1)[1] if len(sql.split(None, 1)) > 1 else ""
+        for scope in ("SESSION ", "LOCAL "):
+            if body.upper().startswith(scope):
+                body = body[len(scope) :]
+        if body.upper().startswith("TRANSACTION") or body.upper().startswith(
+            "SESSION CHARACTERISTICS"
+        ):
+            return _Command("SET")
+        if body.upper().startswith("TIME ZONE"):
+            name, value = "TimeZone", body[len("TIME ZONE") :]
+        else:
+            for separator in ("=", " TO ", " to "):
+                if separator in body:
+                    name, value = body.split(separator, 1)
+                    break
+            else:
+                return None
+        known = self._known(name.strip())
+        if known is None:
+            return None  # DuckDB's own setting
+        text = value.strip().rstrip(";").strip()
+        if len(text) >= 2 and text[0] == text[-1] == "'":
+            text = text[1:-1].replace("''", "'")
+        if run:
+            if known == "TimeZone":
+                self._engine("SET TimeZone = $1", [text if text.upper() != "DEFAULT" else "UTC"])
+            self._change(known, text if text.upper() != "DEFAULT" else DEFAULT_SETTINGS[known])
+        return _Command("SET")
+
+    def _change(self, name: str, value: str) -> None:
+        self.settings[name] = value
+        if name in REPORTED:
+            self._report(name, value)
+
+    def _engine(self, sql: str, params: list[Any] | None = None) -> None:
+        try:
+            self.connection.execute(sql, params)
+        except SqlmlError as error:
+            raise ClientError(error, sql) from None
+
+
+def _only_count(description: list[tuple]) -> bool:
+    """DuckDB's answer to a command (CREATE TABLE, COPY): one column, Count."""
+    return len(description) == 1 and description[0][0] == "Count"
+
+
+def _tag(words: list[str]) -> str:
+    """PostgreSQL's tag for a command that returns no rows: CREATE TABLE, DROP VIEW, ..."""
+    if not words:
+        return ""
+    first = words[0]
+    if first in ("CREATE", "DROP", "ALTER") and len(words) > 1:
+        rest = [w for w in words[1:] if w not in ("OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE")]
+        return f"{first} {rest[0]}" if rest else first
+    return first
+
+
+def _query(text: str, values: list[Any]) -> Any:
+    from sqlml.backends.base import Query
+
+    return Query(text, tuple(values))
+
+
+def _wrapped(error: Exception) -> SqlmlError:
+    wrapped = BackendError(str(error))
+    wrapped.engine_error = error
+    return wrapped
+
+
+def server_version() -> str:
+    import duckdb
+
+    return f"PostgreSQL 16.4 (sqlml {__version__} on DuckDB {duckdb.__version__})"
