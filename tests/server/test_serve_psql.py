@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import Served
+from serve_support import Served
 
 SCRIPT = """\
 CREATE OR REPLACE TABLE shop_orders (id INTEGER, amount DOUBLE, big BOOLEAN);

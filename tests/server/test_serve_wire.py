@@ -6,7 +6,7 @@ import socket
 import struct
 
 import pytest
-from conftest import Served
+from serve_support import Served
 
 
 class RawClient:

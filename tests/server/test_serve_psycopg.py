@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from conftest import Served
 from psycopg import errors
+from serve_support import Served
 
 TYPED_ROW = """
 SELECT 7::INTEGER AS i, (-3)::SMALLINT AS s, 9007199254740993::BIGINT AS b,
