@@ -38,7 +38,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("sqlml.script",),
     ("sqlml.shell_commands",),
     ("sqlml.shell",),
+    ("sqlml.server", "sqlml.server.pg_types", "sqlml.server.wire", "sqlml.server.pg_compat"),
+    ("sqlml.server.values",),
+    ("sqlml.server.encoding",),
+    ("sqlml.server.protocol",),
+    ("sqlml.server.engine",),
+    ("sqlml.server.listener",),
     ("sqlml.cli",),
+    ("sqlml.__main__",),
 ]
 
 
