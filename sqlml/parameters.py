@@ -87,11 +87,15 @@ def _bind_tokens(
     for token, after in zip(tokens, [*tokens[1:], None], strict=True):
         if token.token_type == TokenType.PLACEHOLDER and token.text == "?":
             positional.append(token)
-        elif token.token_type == TokenType.PARAMETER and after and after.start == token.end + 1:
-            if after.token_type == TokenType.NUMBER and after.text.isdigit():
-                numbered.append((token, int(after.text)))
-            elif after.token_type == TokenType.VAR:
-                named.append((token, after.text))
+        elif (number := _dollar_number(token, after)) is not None:
+            numbered.append((token, number))
+        elif (
+            token.token_type == TokenType.PARAMETER
+            and after
+            and after.start == token.end + 1
+            and after.token_type == TokenType.VAR
+        ):
+            named.append((token, after.text))
     if sum(map(bool, (positional, numbered, named))) > 1:
         raise ParameterError("a statement uses one placeholder style: ?, $1 or $name, not several")
     if named:
@@ -210,20 +214,25 @@ def take(tree: exp.Expr, params: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(params[n - 1] for n in used)
 
 
+def _dollar_number(token: Token, after: Token | None) -> int | None:
+    """n when the two tokens are a $n placeholder ($ right before the digits)."""
+    if (
+        token.token_type == TokenType.PARAMETER
+        and after is not None
+        and after.start == token.end + 1
+        and after.token_type == TokenType.NUMBER
+        and after.text.isdigit()
+    ):
+        return int(after.text)
+    return None
+
+
 def highest_number(text: str, dialect: Dialect, engine: str) -> int:
     """The highest $n a statement uses (0 for none): how many values it takes."""
     if "$" not in text:
         return 0
     tokens = _tokens(text, dialect, engine)
-    return max(
-        (
-            int(after.text)
-            for token, after in zip(tokens, [*tokens[1:], None], strict=True)
-            if token.token_type == TokenType.PARAMETER
-            and after is not None
-            and after.start == token.end + 1
-            and after.token_type == TokenType.NUMBER
-            and after.text.isdigit()
-        ),
-        default=0,
+    numbers = (
+        _dollar_number(t, after) for t, after in zip(tokens, [*tokens[1:], None], strict=True)
     )
+    return max((n for n in numbers if n is not None), default=0)

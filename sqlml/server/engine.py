@@ -20,6 +20,7 @@ from sqlml.dialects import ml_dialect
 from sqlml.errors import BackendError, SqlmlError
 from sqlml.server import pg_compat, pg_types
 from sqlml.server.protocol import Column, Outcome, SqlError
+from sqlml.session import Query
 from sqlml.statements import split
 from sqlml.version import __version__
 
@@ -87,8 +88,13 @@ def sqlstate_of(error: SqlmlError) -> str:
     """The SQLSTATE PostgreSQL would give: sqlml's own, or the nearest for DuckDB's error."""
     if not isinstance(error, BackendError) or error.engine_error is None:
         return error.sqlstate
-    kind = type(error.engine_error).__name__
-    message = str(error.engine_error)
+    return engine_sqlstate(error.engine_error, error.sqlstate)
+
+
+def engine_sqlstate(engine_error: Exception, default: str) -> str:
+    """The SQLSTATE nearest to a DuckDB exception's kind and message."""
+    kind = type(engine_error).__name__
+    message = str(engine_error)
     if kind == "CatalogException":
         if "Table with name" in message or "Table or view" in message:
             return "42P01"
@@ -115,7 +121,7 @@ def sqlstate_of(error: SqlmlError) -> str:
         return "23505"
     if kind == "TransactionException":
         return "25P02" if "aborted" in message else "25001"
-    return _DUCKDB_SQLSTATES.get(kind, error.sqlstate)
+    return _DUCKDB_SQLSTATES.get(kind, default)
 
 
 class ClientError(SqlError):
@@ -234,22 +240,20 @@ class SqlmlEngine:
         if words[0] not in _QUERIES:
             return None
         statement = split(sql, self._dialect)[0]
-        if statement.is_ml and words[0] in _READ_ONLY_ML:
-            return self.execute(sql, params or [])
+        if words[0] in ("SHOW", "DESCRIBE", "DESC") or (
+            statement.is_ml and words[0] in _READ_ONLY_ML
+        ):
+            return self.execute(sql, params or [])  # read-only: its columns are its result's
         if words[0] not in ("SELECT", "WITH", "VALUES", "TABLE", "FROM"):
-            return (
-                self.execute(sql, params or [])
-                if words[0] in ("SHOW", "DESCRIBE", "DESC")
-                else None
-            )
+            return None
         values = params if params is not None else [None] * self.parameter_count(sql)
         try:
             text = self.connection.engine_sql(sql) if statement.is_ml else sql
-            described = self.connection.backend.describe(_query(text, values))
+            described = self.connection.backend.describe(Query(text, tuple(values)))
         except SqlmlError as error:
             raise ClientError(error, sql) from None
         except Exception as error:  # DuckDB's own, on the rewritten query
-            raise SqlError(sqlstate_of(_wrapped(error)), str(error)) from None
+            raise SqlError(engine_sqlstate(error, "XX000"), str(error)) from None
         return [Column(name, pg_types.from_duckdb(kind)) for name, kind in described]
 
     def execute(self, sql: str, params: list[Any]) -> Outcome:
@@ -410,18 +414,6 @@ def _tag(words: list[str]) -> str:
         rest = [w for w in words[1:] if w not in ("OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE")]
         return f"{first} {rest[0]}" if rest else first
     return first
-
-
-def _query(text: str, values: list[Any]) -> Any:
-    from sqlml.backends.base import Query
-
-    return Query(text, tuple(values))
-
-
-def _wrapped(error: Exception) -> SqlmlError:
-    wrapped = BackendError(str(error))
-    wrapped.engine_error = error
-    return wrapped
 
 
 def server_version() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -28,6 +28,7 @@ class Column:
     type: ColumnType
 
 
+@runtime_checkable
 class Outcome(Protocol):
     """What a statement gave: rows (columns set) or only a command tag."""
 
@@ -195,8 +196,6 @@ class Conversation:
 
     def error(self, error: BaseException) -> None:
         sqlstate = getattr(error, "sqlstate", None) or "XX000"
-        if isinstance(error, values.BadValue):
-            sqlstate = "22P02"
         message = str(error) or type(error).__name__
         fields = {
             wire.SEVERITY: "ERROR",
@@ -316,9 +315,7 @@ class Conversation:
             prepared = self._statement(name)
             self.writer.add(wire.parameter_description(prepared.parameter_oids))
             described = self.engine.describe(prepared.sql, None) if prepared.sql else None
-            columns: list[Column] | None = (
-                described if isinstance(described, list) or described is None else described.columns
-            )
+            columns = described.columns if isinstance(described, Outcome) else described
             if columns is None:
                 self.writer.add(wire.NO_DATA)
             else:
@@ -328,10 +325,10 @@ class Conversation:
             columns = None
             if portal.rows is None and portal.prepared.sql:
                 described = self.engine.describe(portal.prepared.sql, portal.params)
-                if isinstance(described, list) or described is None:
-                    columns = described
-                else:  # a read-only statement of sqlml's, run to learn its columns
+                if isinstance(described, Outcome):  # run to learn its columns (SHOW MODELS)
                     portal.rows = _Rows(described, described.batches())
+                else:
+                    columns = described
             if portal.rows is not None:
                 columns = portal.rows.outcome.columns
             if columns is None:

@@ -23,7 +23,9 @@ _NUMERIC_NAN = 0xC000
 
 
 class BadValue(ValueError):
-    """A parameter the client sent cannot be read as the type it said (22P02)."""
+    """A parameter the client sent cannot be read as the type it said."""
+
+    sqlstate = "22P02"
 
 
 # -- to text -------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def _array_element(text: str) -> str:
     return text
 
 
-def text_value(value: Any, element: PgType | None = None) -> str:
+def text_value(value: Any) -> str:
     """A Python value (as Arrow's to_pylist gives it) in PostgreSQL's text form."""
     if isinstance(value, bool):
         return "t" if value else "f"
