@@ -98,17 +98,33 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
+    if args.add_user is not None:  # before importing the server: nothing is served
+        return _add_user(args, ui)
+
     import logging
 
+    from sqlml.server import auth
     from sqlml.server.listener import Server, check_address
 
+    if args.db is None:
+        ui.error("Error: sqlml serve needs a database to serve: sqlml serve shop.duckdb")
+        return 2
     if is_postgres_dsn(args.db):
         ui.error(
             "Error: sqlml serve serves a DuckDB database; PostgreSQL already speaks its protocol"
         )
         return 2
+    if (args.tls_cert is None) != (args.tls_key is None):
+        ui.error("Error: --tls-cert and --tls-key go together: give both, or neither")
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sqlml serve: %(message)s")
-    problem = check_address(args.host)
+    try:
+        users = auth.load_users(args.users) if args.users is not None else None
+        tls = auth.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except auth.ConfigError as error:
+        ui.error(f"Error: {error}")
+        return 2
+    problem = check_address(args.host, users is not None)
     if problem:
         ui.error(f"Error: {problem}")
         return 2
@@ -116,17 +132,53 @@ def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     if con is None:
         return 1
     with con:
-        server = Server(con, args.host, args.port, args.max_connections)
+        server = Server(con, args.host, args.port, args.max_connections, users, tls)
         try:
             port = server.bind()
         except OSError as error:
             ui.error(f"Error: cannot listen on {args.host}:{args.port}: {error.strerror}")
             return 1
         ui.progress(
+            "clients authenticate: "
+            + (f"SCRAM-SHA-256, {len(users)} user(s) in {args.users}" if users else "no (trust)")
+            + f"; TLS: {'with ' + args.tls_cert if tls else 'off'}"
+        )
+        ui.progress(
             f"serving {args.db} on {args.host}:{port} (psql -h {args.host} -p {port}); Ctrl-C stops"
         )
         server.serve_forever()
     return 0
+
+
+def _add_user(args: argparse.Namespace, ui: Ui) -> int:
+    """``sqlml serve --users FILE --add-user NAME``: the password from the terminal (or
+    stdin's first line, for scripts) becomes a SCRAM verifier in FILE; nothing is served."""
+    from sqlml.server import auth
+
+    if args.users is None:
+        ui.error("Error: --add-user needs the users file to write: --users FILE")
+        return 2
+    password = _read_password(args.add_user)
+    if not password:
+        ui.error("Error: no password given (or the two differ); nothing was written")
+        return 1
+    try:
+        replaced = auth.add_user(args.users, args.add_user, password)
+    except auth.ConfigError as error:
+        ui.error(f"Error: {error}")
+        return 1
+    ui.progress(f"{'replaced' if replaced else 'added'} user {args.add_user} in {args.users}")
+    return 0
+
+
+def _read_password(user: str) -> str:
+    """From the terminal, twice; from a pipe, its first line (so scripts can feed it)."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass(f"Password for {user}: ")
+    return password if getpass.getpass("Again: ") == password else ""
 
 
 def cmd_shell(args: argparse.Namespace, ui: Ui) -> int:
@@ -297,7 +349,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="serve a DuckDB database over PostgreSQL's protocol (psql, BI tools)"
     )
-    serve.add_argument("db", help="DuckDB file (created if missing) or :memory:")
+    serve.add_argument("db", nargs="?", help="DuckDB file (created if missing) or :memory:")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
@@ -308,6 +360,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-connections", type=int, default=100, help="clients at once (default 100)"
     )
+    serve.add_argument(
+        "--users",
+        metavar="FILE",
+        help="clients log in with a password (SCRAM-SHA-256) of a user in FILE; needed to "
+        "listen beyond this machine",
+    )
+    serve.add_argument(
+        "--add-user",
+        metavar="NAME",
+        help="write NAME's password (asked, or read from stdin) into --users FILE and exit",
+    )
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: clients may use TLS")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     serve.set_defaults(handler=cmd_serve)
 
     guided = commands.add_parser("demo", help="a guided example on the Palmer penguins")
