@@ -7,6 +7,7 @@ settings, transaction states, command tags, SQLSTATEs) is answered here.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from sqlml import parameters
 from sqlml.connection import Connection, Cursor
 from sqlml.dialects import ml_dialect
 from sqlml.errors import BackendError, SqlmlError
-from sqlml.server import pg_compat, pg_types
+from sqlml.server import pg_compat, pg_rewrite, pg_types
 from sqlml.server.protocol import Column, Outcome, SqlError
 from sqlml.session import Query
 from sqlml.statements import split
@@ -51,6 +52,9 @@ DEFAULT_SETTINGS = {
     "lc_monetary": "C",
     "lc_numeric": "C",
     "lc_time": "C",
+    "jit": "off",
+    "row_security": "on",
+    "bytea_output": "hex",
 }
 REPORTED = {
     "server_version",
@@ -160,12 +164,42 @@ class _Command:
     text: str
     columns: list[Column] | None = None
     rows: list[pa.RecordBatch] = field(default_factory=list)
+    counted: bool = False  # the tag ends with the number of rows sent (FETCH 100)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         return iter(self.rows)
 
     def tag(self, rows: int) -> str:
-        return self.text
+        return f"{self.text} {rows}" if self.counted else self.text
+
+
+@dataclass
+class _SqlCursor:
+    """A cursor made by DECLARE: its rows, materialised so that other statements may run
+    between FETCHes (psqlODBC, and so Tableau, reads results this way)."""
+
+    columns: list[Column]
+    rows: pa.Table
+    position: int = 0
+
+    def fetch(self, count: int | None) -> _Command:
+        left = self.rows.num_rows - self.position
+        end = self.position + (left if count is None else min(count, left))
+        taken = self.rows.slice(self.position, end - self.position)
+        self.position = end
+        return _Command("FETCH", self.columns, taken.to_batches(), counted=True)
+
+
+_DECLARE = re.compile(
+    r"DECLARE\s+(?P<name>\"[^\"]+\"|\S+)\s+(?:BINARY\s+)?(?:(?:A|IN)SENSITIVE\s+)?"
+    r"(?:NO\s+)?(?:SCROLL\s+)?CURSOR\s+(?:WITH(?:OUT)?\s+HOLD\s+)?FOR\s+(?P<query>.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+_FETCH = re.compile(
+    r"FETCH\s+(?:(?:FORWARD|NEXT)\s+)?(?P<count>ALL|\d+)?\s*(?:(?:FROM|IN)\s+)?"
+    r"(?P<name>\"[^\"]+\"|[^\s;]+)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _setting_result(name: str, value: str) -> _Command:
@@ -216,6 +250,7 @@ class SqlmlEngine:
         self._dialect = ml_dialect("duckdb")
         self.settings = dict(DEFAULT_SETTINGS)
         self.transaction_status = b"I"
+        self._cursors: dict[str, _SqlCursor] = {}
         self._engine_con: Any = getattr(self.connection.backend, "con", None)
         pg_compat.search_path(self._engine_con)
 
@@ -229,6 +264,14 @@ class SqlmlEngine:
 
     def parameter_count(self, sql: str) -> int:
         return parameters.highest_number(sql, self._dialect, "duckdb")
+
+    def parameter_types(self, sql: str) -> list[int]:
+        """Each $n's type OID where the statement casts it, else 0 (unknown)."""
+        cast = pg_rewrite.parameter_types(sql)
+        return [
+            pg_types.BY_NAME[cast[n]].oid if cast.get(n) in pg_types.BY_NAME else 0
+            for n in range(1, self.parameter_count(sql) + 1)
+        ]
 
     def describe(self, sql: str, params: list[Any] | None) -> list[Column] | Outcome | None:
         words = [w.upper() for w in _words(sql)]
@@ -248,7 +291,7 @@ class SqlmlEngine:
             return None
         values = params if params is not None else [None] * self.parameter_count(sql)
         try:
-            text = self.connection.engine_sql(sql) if statement.is_ml else sql
+            text = self.connection.engine_sql(sql) if statement.is_ml else self._catalog(sql)
             described = self.connection.backend.describe(Query(text, tuple(values)))
         except SqlmlError as error:
             raise ClientError(error, sql) from None
@@ -268,7 +311,7 @@ class SqlmlEngine:
                 "current transaction is aborted, commands ignored until end of transaction block",
             )
         try:
-            cursor = self.connection.execute(sql, params or None)
+            cursor = self.connection.execute(self._catalog(sql), params or None)
         except SqlmlError as error:
             self._failed()
             raise ClientError(error, sql) from None
@@ -286,6 +329,43 @@ class SqlmlEngine:
         self.connection.close()
 
     # -- internals ------------------------------------------------------------------------
+
+    def _catalog(self, sql: str) -> str:
+        """A question to PostgreSQL's catalog in DuckDB's terms; other SQL as it is."""
+        rewritten = pg_rewrite.rewrite(sql, _SessionSettings(self))
+        if rewritten is None or split(sql, self._dialect)[0].is_ml:
+            return sql
+        return rewritten
+
+    def _cursor_command(self, first: str, sql: str, run: bool) -> _Command | None:
+        """DECLARE ... CURSOR FOR, FETCH and CLOSE; None for any other statement."""
+        if first == "DECLARE" and (declared := _DECLARE.match(sql.strip())):
+            name = _cursor_name(declared.group("name"))
+            if run:
+                outcome = self.execute(declared.group("query"), [])
+                if outcome.columns is None:
+                    raise SqlError("42P11", "cursor can only scan a query that returns rows")
+                rows = pa.Table.from_batches(list(outcome.batches()))
+                self._cursors[name] = _SqlCursor(outcome.columns, rows)
+            return _Command("DECLARE CURSOR")
+        if first == "FETCH" and (fetched := _FETCH.match(sql.strip())):
+            name = _cursor_name(fetched.group("name"))
+            cursor = self._cursors.get(name)
+            if cursor is None:
+                raise SqlError("34000", f'cursor "{name}" does not exist')
+            count = fetched.group("count")
+            if not run:
+                return _Command("FETCH", cursor.columns, counted=True)
+            return cursor.fetch(None if count is None or count.upper() == "ALL" else int(count))
+        if first == "CLOSE":
+            target = sql.split(None, 1)[1].strip().rstrip(";").strip() if " " in sql else ""
+            if run:
+                if target.upper() == "ALL":
+                    self._cursors.clear()
+                elif self._cursors.pop(_cursor_name(target), None) is None:
+                    raise SqlError("34000", f'cursor "{_cursor_name(target)}" does not exist')
+            return _Command("CLOSE CURSOR" if target.upper() != "ALL" else "CLOSE CURSOR ALL")
+        return None
 
     def _progress(self, message: str) -> None:
         if self._canceled.is_set():
@@ -339,6 +419,13 @@ class SqlmlEngine:
         if first == "SET":
             return self._set(sql, run)
         if first == "RESET" and len(words) > 1:
+            if words[1].rstrip(";") == "ALL":
+                if run:
+                    for setting, value in DEFAULT_SETTINGS.items():
+                        if self.settings[setting] != value:
+                            self._change(setting, value)
+                    self._engine("SET TimeZone = $1", [DEFAULT_SETTINGS["TimeZone"]])
+                return _Command("RESET")
             name = self._known(words[1])
             if name is not None:
                 if run:
@@ -351,8 +438,10 @@ class SqlmlEngine:
                     name.lower() if name != "TimeZone" else name, self.settings[name]
                 )
         if first in ("DISCARD", "DEALLOCATE", "UNLISTEN", "LISTEN", "NOTIFY"):
-            return _Command(first)
-        return None
+            if first == "DISCARD" and run:
+                self._cursors.clear()
+            return _Command(first if first != "DISCARD" else f"DISCARD {words[1]}".rstrip(";"))
+        return self._cursor_command(first, sql, run)
 
     def _known(self, name: str) -> str | None:
         wanted = _ALIASES.get(name.lower(), name).lower()
@@ -398,6 +487,26 @@ class SqlmlEngine:
             self.connection.execute(sql, params)
         except SqlmlError as error:
             raise ClientError(error, sql) from None
+
+
+@dataclass
+class _SessionSettings:
+    """A session's settings as pg_rewrite reads and changes them."""
+
+    session: SqlmlEngine
+
+    def get(self, name: str) -> str | None:
+        known = self.session._known(name)
+        return None if known is None else self.session.settings[known]
+
+    def change(self, name: str, value: str) -> None:
+        known = self.session._known(name)
+        if known is not None:
+            self.session._change(known, value)
+
+
+def _cursor_name(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
 
 
 def _only_count(description: list[tuple]) -> bool:

@@ -54,7 +54,7 @@ BY_OID = {t.oid: t for t in [*_TYPES, *_ARRAYS]}
 TEXT = BY_NAME["text"]
 
 # DuckDB's type names (as a result's description gives them) → PostgreSQL's type.
-_FROM_DUCKDB = {
+FROM_DUCKDB = {
     "BOOLEAN": "bool",
     "TINYINT": "int2",
     "SMALLINT": "int2",
@@ -62,7 +62,7 @@ _FROM_DUCKDB = {
     "BIGINT": "int8",
     "UTINYINT": "int2",
     "USMALLINT": "int4",
-    "UINTEGER": "int8",
+    "UINTEGER": "oid",  # PostgreSQL's OIDs are unsigned 32-bit: the catalog's are UINTEGER
     "UBIGINT": "numeric",
     "HUGEINT": "numeric",
     "UHUGEINT": "numeric",
@@ -116,7 +116,7 @@ def from_duckdb(name: str) -> ColumnType:
         return ColumnType(BY_NAME["numeric"], ((precision << 16) | scale) + 4)
     if upper == "DECIMAL":
         return ColumnType(BY_NAME["numeric"])
-    known = _FROM_DUCKDB.get(upper)
+    known = FROM_DUCKDB.get(upper)
     return ColumnType(BY_NAME[known] if known else TEXT)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import pyarrow as pa
 
 from sqlml.server import encoding, values, wire
-from sqlml.server.pg_types import ColumnType
+from sqlml.server.pg_types import TEXT, ColumnType
 from sqlml.server.wire import Payload, ProtocolViolation
 
 log = logging.getLogger("sqlml.serve")
@@ -47,6 +47,8 @@ class Engine(Protocol):
     def split(self, sql: str) -> list[str]: ...
 
     def parameter_count(self, sql: str) -> int: ...
+
+    def parameter_types(self, sql: str) -> list[int]: ...
 
     def describe(self, sql: str, params: list[Any] | None) -> list[Column] | Outcome | None:
         """The columns a statement gives, without running it; None when it gives none. A
@@ -257,8 +259,12 @@ class Conversation:
         if len(statements) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
         text = statements[0] if statements else ""
-        count = max(self.engine.parameter_count(text), len(declared))
-        oids = [*declared, *([0] * (count - len(declared)))]
+        inferred = self.engine.parameter_types(text)
+        inferred += [0] * (len(declared) - len(inferred))
+        oids = [
+            declared[n] if n < len(declared) and declared[n] else oid
+            for n, oid in enumerate(inferred)
+        ]
         if name and name in self._statements:
             raise SqlError("42P05", f'prepared statement "{name}" already exists')
         self._statements[name] = _Prepared(text, oids)
@@ -313,7 +319,9 @@ class Conversation:
         payload.end()
         if kind == b"S":
             prepared = self._statement(name)
-            self.writer.add(wire.parameter_description(prepared.parameter_oids))
+            # A parameter of no known type is described as text, and read as text.
+            sent = [oid or TEXT.oid for oid in prepared.parameter_oids]
+            self.writer.add(wire.parameter_description(sent))
             described = self.engine.describe(prepared.sql, None) if prepared.sql else None
             columns = described.columns if isinstance(described, Outcome) else described
             if columns is None:

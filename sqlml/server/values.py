@@ -308,8 +308,10 @@ def from_text(text: str, oid: int) -> Any:
 def from_binary(data: bytes, oid: int) -> Any:
     if oid in ELEMENT_OF:
         return _array_from_binary(data)
+    if oid == 0:
+        return data.decode()  # described as text (protocol.Conversation's Describe)
     kind = BY_OID.get(oid)
-    if kind is None or oid == 0:
+    if kind is None:
         raise BadValue(f"cannot read a binary parameter of unknown type (OID {oid})")
     parse = _FROM_BINARY.get(kind.name)
     if parse is None:
