@@ -7,9 +7,12 @@ settings, transaction states, command tags, SQLSTATEs) is answered here.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +22,8 @@ from sqlml import parameters
 from sqlml.connection import Connection, Cursor
 from sqlml.dialects import ml_dialect
 from sqlml.errors import BackendError, SqlmlError
-from sqlml.server import pg_compat, pg_rewrite, pg_types
-from sqlml.server.protocol import Column, Outcome, SqlError
+from sqlml.server import pg_compat, pg_copy, pg_rewrite, pg_types, wire
+from sqlml.server.protocol import Column, CopyIn, CopyOut, Outcome, SqlError
 from sqlml.session import Query
 from sqlml.statements import split
 from sqlml.version import __version__
@@ -286,7 +289,8 @@ class SqlmlEngine:
         if words[0] in ("SHOW", "DESCRIBE", "DESC") or (
             statement.is_ml and words[0] in _READ_ONLY_ML
         ):
-            return self.execute(sql, params or [])  # read-only: its columns are its result's
+            shown = self.execute(sql, params or [])  # read-only: its columns are its result's
+            return shown if isinstance(shown, Outcome) else None
         if words[0] not in ("SELECT", "WITH", "VALUES", "TABLE", "FROM"):
             return None
         values = params if params is not None else [None] * self.parameter_count(sql)
@@ -299,7 +303,7 @@ class SqlmlEngine:
             raise SqlError(engine_sqlstate(error, "XX000"), str(error)) from None
         return [Column(name, pg_types.from_duckdb(kind)) for name, kind in described]
 
-    def execute(self, sql: str, params: list[Any]) -> Outcome:
+    def execute(self, sql: str, params: list[Any]) -> Outcome | CopyIn:
         self._canceled.clear()
         words = [w.upper() for w in _words(sql, 6)]
         session = self._session_command(words, sql, run=True)
@@ -310,6 +314,12 @@ class SqlmlEngine:
                 "25P02",
                 "current transaction is aborted, commands ignored until end of transaction block",
             )
+        copy = pg_copy.parse(sql) if words and words[0] == "COPY" else None
+        if copy is not None:
+            return self._copy_out(copy) if copy.to_client else self._copy_in(copy)
+        return self._run(sql, params, words)
+
+    def _run(self, sql: str, params: list[Any], words: list[str]) -> Outcome:
         try:
             cursor = self.connection.execute(self._catalog(sql), params or None)
         except SqlmlError as error:
@@ -330,6 +340,30 @@ class SqlmlEngine:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _copy_out(self, copy: pg_copy.CopyStatement) -> CopyOut:
+        columns = ", ".join(map(pg_copy.quote_identifier, copy.columns)) or "*"
+        query = copy.source if copy.is_query else f"SELECT {columns} FROM {copy.source}"
+        outcome = self._run(query, [], ["SELECT"])
+        described = outcome.columns or []
+        types = [c.type for c in described]
+
+        def pieces() -> Iterator[bytes]:
+            if copy.options.header:
+                yield wire.message(b"d", pg_copy.header([c.name for c in described], copy.options))
+            for batch in outcome.batches():
+                result.rows += batch.num_rows
+                yield wire.copy_data_rows(*pg_copy.lines(batch, types, copy.options))
+
+        result = CopyOut(len(described), pieces())
+        return result
+
+    def _copy_in(self, copy: pg_copy.CopyStatement) -> CopyIn:
+        columns = copy.columns
+        if not columns:
+            table = self._run(f"SELECT * FROM {copy.source} LIMIT 0", [], ["SELECT"])
+            columns = [c.name for c in table.columns or []]
+        return _CopyLoad(self, copy, columns)
+
     def _catalog(self, sql: str) -> str:
         """A question to PostgreSQL's catalog in DuckDB's terms; other SQL as it is."""
         rewritten = pg_rewrite.rewrite(sql, _SessionSettings(self))
@@ -343,7 +377,7 @@ class SqlmlEngine:
             name = _cursor_name(declared.group("name"))
             if run:
                 outcome = self.execute(declared.group("query"), [])
-                if outcome.columns is None:
+                if not isinstance(outcome, Outcome) or outcome.columns is None:
                     raise SqlError("42P11", "cursor can only scan a query that returns rows")
                 rows = pa.Table.from_batches(list(outcome.batches()))
                 self._cursors[name] = _SqlCursor(outcome.columns, rows)
@@ -487,6 +521,39 @@ class SqlmlEngine:
             self.connection.execute(sql, params)
         except SqlmlError as error:
             raise ClientError(error, sql) from None
+
+
+class _CopyLoad:
+    """COPY ... FROM STDIN: the client's data spooled to a file, then loaded by DuckDB's CSV
+    reader in one INSERT (all or nothing)."""
+
+    def __init__(self, session: SqlmlEngine, copy: pg_copy.CopyStatement, columns: list[str]):
+        self.session = session
+        self.copy = copy
+        self.columns = columns
+        self.width = len(columns)
+        # Closed and removed by finish() or abort(), which the protocol always calls.
+        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="sqlml-copy-", suffix=".txt", delete=False
+        )
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def finish(self) -> str:
+        self._file.close()
+        try:
+            sql = pg_copy.load_sql(self.copy.source, self.columns, self.copy.options)
+            values = pg_copy.load_parameters(self._file.name, self.width, self.copy.options)
+            outcome = self.session._run(sql, values, ["INSERT"])
+            return "COPY " + outcome.tag(0).rsplit(" ", 1)[-1]
+        finally:
+            os.unlink(self._file.name)
+
+    def abort(self) -> None:
+        self._file.close()
+        with suppress(OSError):
+            os.unlink(self._file.name)
 
 
 @dataclass

@@ -55,11 +55,40 @@ class Engine(Protocol):
         read-only statement whose columns are known only by running it (SHOW MODELS) may
         be run: its Outcome is then what Execute sends."""
 
-    def execute(self, sql: str, params: list[Any]) -> Outcome: ...
+    def execute(self, sql: str, params: list[Any]) -> Outcome | CopyIn: ...
 
     def cancel(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class CopyOut:
+    """COPY ... TO STDOUT: what the client receives, as CopyData messages (a row each)."""
+
+    columns: list[Column] | None = None
+
+    def __init__(self, width: int, pieces: Iterator[bytes]):
+        self.width = width
+        self.pieces = pieces
+        self.rows = 0  # counted by the engine while the pieces are made
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        return iter(())
+
+    def tag(self, rows: int) -> str:
+        return f"COPY {self.rows}"
+
+
+class CopyIn(Protocol):
+    """COPY ... FROM STDIN: takes the client's CopyData, then loads it (or drops it)."""
+
+    width: int
+
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self) -> str: ...  # the command tag, COPY n
+
+    def abort(self) -> None: ...
 
 
 class SqlError(Exception):
@@ -227,6 +256,36 @@ class Conversation:
         for batch in rows.take(limit):
             self.writer.add(encoding.data_rows(batch, columns, binary))
 
+    # -- COPY ---------------------------------------------------------------------------
+
+    def _copy_out(self, copy: CopyOut) -> None:
+        self.writer.add(wire.copy_response(b"H", copy.width))
+        for messages in copy.pieces:
+            self.writer.add(messages)
+        self.writer.add(wire.COPY_DONE)
+        self.writer.add(wire.command_complete(copy.tag(0)))
+
+    def _copy_in(self, copy: CopyIn) -> None:
+        """The client's rows until CopyDone (loaded) or CopyFail (nothing kept)."""
+        self.writer.add(wire.copy_response(b"G", copy.width))
+        self.writer.flush()
+        try:
+            while True:
+                kind, payload = self.reader.message()
+                if kind == b"d":
+                    copy.write(payload)
+                elif kind == b"c":
+                    break
+                elif kind == b"f":
+                    reason = Payload(payload).cstring()
+                    raise SqlError("57014", f"COPY from stdin failed: {reason}")
+                elif kind not in (b"H", b"S"):  # Flush and Sync mean nothing during COPY
+                    raise ProtocolViolation(f"unexpected message type {kind[0]} during COPY")
+        except BaseException:
+            copy.abort()
+            raise
+        self.writer.add(wire.command_complete(copy.finish()))
+
     # -- simple query -------------------------------------------------------------------
 
     def _query(self, payload: Payload) -> None:
@@ -238,7 +297,11 @@ class Conversation:
             self.writer.add(wire.EMPTY_QUERY)
         for text in statements:
             outcome = self.engine.execute(text, [])
-            if outcome.columns is not None:
+            if isinstance(outcome, CopyOut):
+                self._copy_out(outcome)
+            elif not isinstance(outcome, Outcome):
+                self._copy_in(outcome)
+            elif outcome.columns is not None:
                 binary = [False] * len(outcome.columns)
                 self.writer.add(self._row_description(outcome.columns, binary))
                 rows = _Rows(outcome, outcome.batches())
@@ -358,6 +421,12 @@ class Conversation:
             return
         if portal.rows is None:
             outcome = self.engine.execute(portal.prepared.sql, portal.params)
+            if isinstance(outcome, CopyOut):
+                self._copy_out(outcome)
+                return
+            if not isinstance(outcome, Outcome):
+                self._copy_in(outcome)
+                return
             portal.rows = _Rows(
                 outcome, outcome.batches() if outcome.columns is not None else iter(())
             )

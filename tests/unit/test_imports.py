@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sqlml.server.values",),
     ("sqlml.server.encoding",),
     ("sqlml.server.protocol",),
+    ("sqlml.server.pg_copy",),
     ("sqlml.server.engine",),
     ("sqlml.server.listener",),
     ("sqlml.cli",),
