@@ -236,6 +236,7 @@ _QUERIES = {
     "PRAGMA",
     "CALL",
 }
+_EXPLAINED = ("explain_key", "explain_value")  # DuckDB's EXPLAIN ANALYZE columns
 _READ_ONLY_ML = {"SHOW", "DESCRIBE", "DESC", "EVALUATE", "EXPLAIN"}
 
 
@@ -265,6 +266,16 @@ class SqlmlEngine:
         except SqlmlError as error:
             raise ClientError(error, sql) from None
 
+    def check(self, sql: str) -> None:
+        """A syntax error in a statement, raised when it is prepared (Parse) as PostgreSQL
+        does, not when it first runs."""
+        if not sql.strip() or split(sql, self._dialect)[0].is_ml or self._engine_con is None:
+            return  # sqlml's own statements were parsed by split()
+        try:
+            self._engine_con.extract_statements(self._catalog(sql))
+        except Exception as error:  # DuckDB's ParserException
+            raise SqlError(engine_sqlstate(error, "42601"), str(error)) from None
+
     def parameter_count(self, sql: str) -> int:
         return parameters.highest_number(sql, self._dialect, "duckdb")
 
@@ -286,7 +297,9 @@ class SqlmlEngine:
         if words[0] not in _QUERIES:
             return None
         statement = split(sql, self._dialect)[0]
-        if words[0] in ("SHOW", "DESCRIBE", "DESC") or (
+        if not statement.is_ml and words[:2] == ["EXPLAIN", "ANALYZE"]:
+            return [Column(name, pg_types.ColumnType(pg_types.TEXT)) for name in _EXPLAINED]
+        if words[0] in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN") or (
             statement.is_ml and words[0] in _READ_ONLY_ML
         ):
             shown = self.execute(sql, params or [])  # read-only: its columns are its result's

@@ -46,6 +46,8 @@ class Engine(Protocol):
 
     def split(self, sql: str) -> list[str]: ...
 
+    def check(self, sql: str) -> None: ...
+
     def parameter_count(self, sql: str) -> int: ...
 
     def parameter_types(self, sql: str) -> list[int]: ...
@@ -218,6 +220,7 @@ class Conversation:
                     self._ready()
                 else:
                     self._skipping = True
+                    self.writer.flush()  # as PostgreSQL: the error goes now, not at Sync
 
     # -- replies ------------------------------------------------------------------------
 
@@ -322,6 +325,7 @@ class Conversation:
         if len(statements) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
         text = statements[0] if statements else ""
+        self.engine.check(text)
         inferred = self.engine.parameter_types(text)
         inferred += [0] * (len(declared) - len(inferred))
         oids = [

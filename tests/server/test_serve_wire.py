@@ -139,3 +139,27 @@ def test_startup_refuses_other_protocol_versions_and_answers_ssl_with_n(served: 
     reply = sock.recv(1000)
     assert reply[:1] == b"E" and b"08P01" in reply and b"3.0" in reply
     sock.close()
+
+
+def test_a_syntax_error_is_reported_at_parse(served: Served) -> None:
+    client = RawClient(served)
+    client.startup()
+    client.send(b"P", _cstr("") + _cstr("SELEC 1") + struct.pack("!h", 0))
+    client.send(b"H")  # Flush: what Parse gave, before any Bind or Execute
+    kind, payload = client.message()
+    assert kind == b"E" and b"C42601" in payload
+    client.send(b"S")
+    assert client.until(b"Z")[-1][0] == b"Z"
+
+
+def test_explain_is_described_with_the_rows_it_sends(served: Served) -> None:
+    client = RawClient(served)
+    client.startup()
+    client.send(b"P", _cstr("") + _cstr("EXPLAIN SELECT 1") + struct.pack("!h", 0))
+    client.send(b"B", _cstr("") + _cstr("") + struct.pack("!hhh", 0, 0, 0))
+    client.send(b"D", b"P" + _cstr(""))
+    client.send(b"E", _cstr("") + struct.pack("!i", 0))
+    client.send(b"S")
+    kinds = [kind for kind, _ in client.until(b"Z")]
+    assert kinds[:3] == [b"1", b"2", b"T"]  # RowDescription, not NoData
+    assert b"D" in kinds and kinds[-2:] == [b"C", b"Z"]
