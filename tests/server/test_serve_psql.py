@@ -1,9 +1,11 @@
-"""The psql binary against ``sqlml serve``: a script's transcript, line by line."""
+"""The psql binary against ``sqlml serve``: a script's transcript line by line, and psql at its
+prompt (\\x, \\timing, Ctrl-C)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import pytest
 from serve_support import Served
@@ -93,3 +95,41 @@ def test_psql_options_that_talk_to_the_server(served: Served) -> None:
     failed = _psql(served, "-c", "SELECT * FROM nowhere")
     assert failed.returncode == 1
     assert "nowhere" in failed.stderr
+
+
+def test_interactive_psql_expanded_timing_and_ctrl_c(served: Served) -> None:
+    """psql at its prompt: \\x, \\timing, and Ctrl-C cancelling a long query (57014) with
+    the session still usable afterwards."""
+    import pexpect
+
+    psql = pexpect.spawn(
+        "psql",
+        ["-X", "-h", "127.0.0.1", "-p", str(served.port), "-U", "tester", "shop"],
+        encoding="utf-8",
+        timeout=60,
+        env={"PAGER": "", "PSQL_PAGER": "", "TERM": "dumb", "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        psql.expect("shop=# ")
+        psql.sendline("\\set VERBOSITY verbose")
+        psql.expect("shop=# ")
+        psql.sendline("\\x")
+        psql.expect("Expanded display is on.")
+        psql.sendline("SELECT 1 AS one, 'two' AS two;")
+        psql.expect(r"-\[ RECORD 1 \]-*\r\none \| 1\r\ntwo \| two")
+        psql.sendline("\\x")
+        psql.expect("Expanded display is off.")
+        psql.sendline("\\timing")
+        psql.expect("Timing is on.")
+        psql.sendline("SELECT 42 AS answer;")
+        psql.expect(r"Time: \d+[.,]\d+ ms")
+        psql.sendline("SELECT sum(i) FROM range(1000000000000) t(i);")
+        time.sleep(1.5)  # running
+        psql.sendintr()
+        psql.expect("ERROR:  57014")
+        psql.sendline("SELECT 'still here' AS state;")
+        psql.expect("still here")
+        psql.sendline("\\q")
+        psql.expect(pexpect.EOF)
+    finally:
+        psql.close(force=True)
