@@ -98,6 +98,7 @@ class Server:
     _stopping: threading.Event = field(default_factory=threading.Event)
     _next_pid: int = 1000
     _listening: socket.socket | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)  # one per client
 
     def __post_init__(self) -> None:
         pg_compat.install(self.connection.backend.con, engine.server_version())  # type: ignore[attr-defined]
@@ -128,11 +129,13 @@ class Server:
                     if self._stopping.is_set():
                         break
                     raise
-                threading.Thread(
+                thread = threading.Thread(
                     target=self._serve_client,
                     args=(sock, f"{address[0]}:{address[1]}"),
                     daemon=True,
-                ).start()
+                )
+                thread.start()
+                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         self._shutdown()
 
     def stop(self) -> None:
@@ -166,9 +169,8 @@ class Server:
             if client.sock is not None:
                 with suppress(OSError):
                     client.sock.shutdown(socket.SHUT_RDWR)
-        for thread in threading.enumerate():
-            if thread.name.startswith("sqlml-client") and thread is not threading.current_thread():
-                thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
         log.info("stopped")
 
     # -- one client ---------------------------------------------------------------------
