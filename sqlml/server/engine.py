@@ -22,6 +22,8 @@ from sqlml import parameters
 from sqlml.connection import Connection, Cursor
 from sqlml.dialects import ml_dialect
 from sqlml.errors import BackendError, SqlmlError
+from sqlml.feature_tables.statements import SUMMARY_COLUMNS as feature_table_summary
+from sqlml.models.create import SUMMARY_COLUMNS as model_summary
 from sqlml.server import pg_compat, pg_copy, pg_rewrite, pg_types, wire
 from sqlml.server.protocol import Column, CopyIn, CopyOut, Outcome, SqlError
 from sqlml.session import Query
@@ -272,7 +274,7 @@ class SqlmlEngine:
         if not sql.strip() or split(sql, self._dialect)[0].is_ml or self._engine_con is None:
             return  # sqlml's own statements were parsed by split()
         try:
-            self._engine_con.extract_statements(self._catalog(sql))
+            self._engine_con.extract_statements(self._catalog(sql, run=False))
         except Exception as error:  # DuckDB's ParserException
             raise SqlError(engine_sqlstate(error, "42601"), str(error)) from None
 
@@ -294,6 +296,10 @@ class SqlmlEngine:
         session = self._session_command(words, sql, run=False)
         if session is not None:
             return session.columns
+        summary = _creates(sql)
+        if summary is not None and split(sql, self._dialect)[0].is_ml:
+            # Its one row's columns, known without training (Describe runs nothing).
+            return [Column(name, pg_types.from_arrow(kind)) for name, kind in summary.items()]
         if words[0] not in _QUERIES:
             return None
         statement = split(sql, self._dialect)[0]
@@ -308,7 +314,11 @@ class SqlmlEngine:
             return None
         values = params if params is not None else [None] * self.parameter_count(sql)
         try:
-            text = self.connection.engine_sql(sql) if statement.is_ml else self._catalog(sql)
+            text = (
+                self.connection.engine_sql(sql)
+                if statement.is_ml
+                else self._catalog(sql, run=False)
+            )
             described = self.connection.backend.describe(Query(text, tuple(values)))
         except SqlmlError as error:
             raise ClientError(error, sql) from None
@@ -377,9 +387,10 @@ class SqlmlEngine:
             columns = [c.name for c in table.columns or []]
         return _CopyLoad(self, copy, columns)
 
-    def _catalog(self, sql: str) -> str:
-        """A question to PostgreSQL's catalog in DuckDB's terms; other SQL as it is."""
-        rewritten = pg_rewrite.rewrite(sql, _SessionSettings(self))
+    def _catalog(self, sql: str, run: bool = True) -> str:
+        """A question to PostgreSQL's catalog in DuckDB's terms; other SQL as it is. Only a
+        statement that runs changes a setting (set_config), not one being described."""
+        rewritten = pg_rewrite.rewrite(sql, _SessionSettings(self, changes=run))
         if rewritten is None or split(sql, self._dialect)[0].is_ml:
             return sql
         return rewritten
@@ -574,6 +585,7 @@ class _SessionSettings:
     """A session's settings as pg_rewrite reads and changes them."""
 
     session: SqlmlEngine
+    changes: bool
 
     def get(self, name: str) -> str | None:
         known = self.session._known(name)
@@ -581,8 +593,18 @@ class _SessionSettings:
 
     def change(self, name: str, value: str) -> None:
         known = self.session._known(name)
-        if known is not None:
+        if known is not None and self.changes:
             self.session._change(known, value)
+
+
+def _creates(sql: str) -> dict[str, pa.DataType] | None:
+    """The summary row's columns of CREATE [OR REPLACE] MODEL / FEATURE TABLE."""
+    kept = [w.upper() for w in _words(sql, 5) if w.upper() not in ("OR", "REPLACE")]
+    if kept[:2] == ["CREATE", "MODEL"]:
+        return model_summary
+    if kept[:2] == ["CREATE", "FEATURE"]:
+        return feature_table_summary
+    return None
 
 
 def _cursor_name(name: str) -> str:

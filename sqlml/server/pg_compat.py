@@ -346,8 +346,13 @@ _OBJECTS = [
     "  WHEN 'PRIMARY KEY' THEN 'p' WHEN 'FOREIGN KEY' THEN 'f' END AS contype,"
     " false AS condeferrable, false AS condeferred, true AS convalidated,"
     " k.table_oid AS conrelid, 0::BIGINT AS contypid,"
+    # A key's own index; for a foreign key, the referenced table's key index it uses.
     " CASE WHEN k.constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
-    "  THEN k.table_oid * 1000000 + k.constraint_index * 2 + 1 ELSE 0 END AS conindid,"
+    "  THEN k.table_oid * 1000000 + k.constraint_index * 2 + 1"
+    "  WHEN k.constraint_type = 'FOREIGN KEY' THEN coalesce((SELECT any_value("
+    "  p.table_oid * 1000000 + p.constraint_index * 2 + 1) FROM duckdb_constraints() p"
+    "  WHERE p.table_oid = r.table_oid AND p.constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+    "  AND p.constraint_column_names = k.referenced_column_names), 0) ELSE 0 END AS conindid,"
     " 0::BIGINT AS conparentid, coalesce(r.table_oid, 0) AS confrelid,"
     " 'a' AS confupdtype, 'a' AS confdeltype, 's' AS confmatchtype, true AS conislocal,"
     " 0 AS coninhcount, false AS connoinherit,"
@@ -555,13 +560,21 @@ _OBJECTS = [
     " CASE keyword_category WHEN 'reserved' THEN 'reserved' WHEN 'unreserved' THEN"
     " 'unreserved' ELSE 'unreserved (cannot be function or type name)' END AS catdesc,"
     " true AS barelabel FROM duckdb_keywords()",
+    # DuckDB's settings, and PostgreSQL's fixed ones that drivers read (pgjdbc needs
+    # max_index_keys for getImportedKeys).
+    "CREATE OR REPLACE TABLE {c}.fixed_settings (name VARCHAR, value VARCHAR)",
+    "INSERT INTO {c}.fixed_settings VALUES ('max_index_keys', '32'),"
+    " ('max_identifier_length', '63'), ('block_size', '8192'), ('integer_datetimes', 'on'),"
+    " ('max_function_args', '100'), ('server_encoding', 'UTF8'),"
+    " ('data_checksums', 'off'), ('segment_size', '131072')",
     "CREATE OR REPLACE VIEW {c}.pg_settings AS SELECT name, value AS setting,"
     " NULL::VARCHAR AS unit, 'Ungrouped' AS category, description AS short_desc,"
     " NULL::VARCHAR AS extra_desc, 'user' AS context, input_type AS vartype,"
     " 'default' AS source, NULL::VARCHAR AS min_val, NULL::VARCHAR AS max_val,"
     " NULL::VARCHAR[] AS enumvals, NULL::VARCHAR AS boot_val, NULL::VARCHAR AS reset_val,"
     " NULL::VARCHAR AS sourcefile, NULL::INTEGER AS sourceline, false AS pending_restart"
-    " FROM duckdb_settings()",
+    " FROM (SELECT name, value, description, input_type FROM duckdb_settings() UNION ALL"
+    " SELECT name, value, 'PostgreSQL''s, fixed', 'VARCHAR' FROM {c}.fixed_settings)",
     "CREATE OR REPLACE VIEW {c}.pg_tables AS SELECT n.nspname AS schemaname,"
     f" c.relname AS tablename, '{OWNER}' AS tableowner, NULL::VARCHAR AS tablespace,"
     " c.relhasindex AS hasindexes, false AS hasrules, false AS hastriggers,"

@@ -1,15 +1,18 @@
 """PostgreSQL's catalog SQL, as clients send it, rewritten for DuckDB with sqlglot.
 
-Only a statement that asks PostgreSQL's catalog something is rewritten (it names a
-pg_catalog relation or function that sqlml.server.pg_compat defines, casts to a reg* type,
-or uses OPERATOR(pg_catalog.x)); anything else, DuckDB SQL included, runs as sent. The
-rewrite is by the parsed tree, never by matching whole query strings:
+Only a statement that asks PostgreSQL's catalog or settings something is rewritten (it
+names a relation sqlml.server.pg_compat defines or one of information_schema, qualifies a
+name with pg_catalog, casts to a reg* type, uses OPERATOR(pg_catalog.x), or reads a setting
+the server keeps); anything else, DuckDB SQL included, runs as sent. The rewrite is by the
+parsed tree, never by matching whole query strings:
 
-- ``pg_catalog.X`` for a relation or function pg_compat defines → the compatibility
-  catalog's X; unqualified names find it through the session's search_path;
+- ``pg_catalog.X`` for a relation pg_compat defines → the compatibility catalog's X, and
+  ``pg_catalog.f(...)`` → ``f(...)``, found on the session's search_path;
 - ``'customers'::regclass`` → the relation's OID, ``c.oid::regclass`` → its name (and the
-  same for regtype, regnamespace, regproc); ``::oid`` → BIGINT;
+  same for regtype, regnamespace, regproc); ``::oid`` → UINTEGER, which is sent as oid;
 - ``x OPERATOR(pg_catalog.~) 'pattern'`` → a regular expression match;
+- a function in FROM that DuckDB only has as a scalar → a subquery of its rows;
+- int2vector columns (pg_index.indkey) taken apart → lists, subscripts from 0;
 - ``COLLATE pg_catalog.default`` and ``pg_catalog.`` before type names are dropped.
 """
 

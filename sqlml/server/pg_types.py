@@ -120,6 +120,25 @@ def from_duckdb(name: str) -> ColumnType:
     return ColumnType(BY_NAME[known] if known else TEXT)
 
 
+_FROM_ARROW = {
+    "bool": "bool",
+    "int16": "int2",
+    "int32": "int4",
+    "int64": "int8",
+    "float": "float4",
+    "double": "float8",
+    "string": "text",
+    "large_string": "text",
+    "binary": "bytea",
+    "date32[day]": "date",
+}
+
+
+def from_arrow(kind: object) -> ColumnType:
+    """The PostgreSQL type an Arrow column is sent as (text where there is no equal)."""
+    return ColumnType(BY_NAME.get(_FROM_ARROW.get(str(kind), "text"), TEXT))
+
+
 # Parameter types a client declares (Parse) → how DuckDB is told the value's type.
 DUCKDB_CAST = {
     "bool": "BOOLEAN",

@@ -126,10 +126,16 @@ def test_models_train_and_predict_with_notices(served: Served) -> None:
             "CREATE OR REPLACE TABLE flowers AS SELECT i, (i % 10)::DOUBLE AS x, "
             "(i % 10 > 4) AS big FROM range(400) r(i)"
         )
-        conn.execute(
+        # Prepared (the extended protocol): Describe gives the summary's columns without
+        # training; the one row comes at Execute.
+        summary = conn.execute(
             "CREATE OR REPLACE MODEL sizes USING logistic_regression TARGET big "
-            "FROM (SELECT x, big FROM flowers)"
+            "FROM (SELECT x, big FROM flowers)",
+            prepare=True,
         )
+        assert summary.description is not None
+        assert [d.name for d in summary.description][:3] == ["model", "version", "task"]
+        assert summary.fetchone()[:2] == ("sizes", 1)  # type: ignore[index]
         assert any("ready" in n for n in notices)
         right = conn.execute(
             "SELECT avg((PREDICT(sizes, x) = big)::INTEGER) FROM flowers"
