@@ -150,7 +150,7 @@ class _Registered:
     sha: str
     function_name: str | None
     functions: tuple[str, ...]
-    owner: DuckDBBackend  # the connection that registered them, and must remove them
+    owner: DuckDBBackend  # the root connection they were registered through (_FunctionHost)
 
 
 class _Sharing:
@@ -159,13 +159,15 @@ class _Sharing:
     or unread result uses them (it could be calling it: a removed function's call fails, or
     crashes the process). A waiting remover goes before new statements. Two removers in the
     middle of their statements (CREATE OR REPLACE MODEL) do not wait on each other: a
-    remover only waits for readers, never for another remover."""
+    remover only waits for readers, never for another remover; but its own statement goes
+    on only once no remover is removing any more (the other did not wait for it)."""
 
     def __init__(self) -> None:
         self._turn = threading.Condition()
         # id of a connection → (its thread, how many of its statements or results use them)
         self._readers: dict[int, tuple[int, int]] = {}
         self._removers: list[int] = []  # the threads removing (or waiting to)
+        self._inside = 0  # how many of them are past the wait, removing
 
     def acquire(self, who: object) -> None:
         key, thread = id(who), threading.get_ident()
@@ -208,22 +210,37 @@ class _Sharing:
             self._turn.notify_all()
             while self._others_reading():
                 self._turn.wait()
+            self._inside += 1
         try:
             yield
         finally:
             with self._turn:
                 self._removers.remove(me)
+                self._inside -= 1
                 self._turn.notify_all()
+                # Another remover may be removing now: it let this thread's statement be
+                # while this thread was removing too, so the statement waits for it to end.
+                while self._inside:
+                    self._turn.wait()
 
 
 @dataclass
 class _FunctionHost:
     """The model functions of one database instance, and its writers' lock.
 
-    DuckDB shares a registered Python function with every connection to the same database,
-    and a call of it crashes the process once the connection that registered it has closed.
-    So every sqlml connection to a database keeps to one list, and a connection removes what
-    it registered before it closes; the others register those again on their next statement.
+    DuckDB keeps a registered Python function in the catalog of the database, shared by
+    every connection to it (remove_function removes it for all of them), but a call of it
+    crashes the process once the connection that registered it has closed, and a cursor
+    closes with the connection it came from. So the functions are registered through a
+    cursor of the root connection (the one sqlml.connect opened; the sessions cursor() makes
+    share it), which outlives every session that can call them: a session closes removing
+    nothing, while others may be running PREDICT. A root connection removes what was
+    registered through it before it closes, and other roots of the same file (they share
+    this host) register those again on their next statement. That cursor runs nothing else,
+    so it is never in a transaction or an unread result: DuckDB's catalog is transactional,
+    and a function registered in a session's open transaction would be seen by no other
+    connection until it commits, and gone if it rolls back.
+
     A function is removed only while no other statement runs (``sharing``). The connections
     of one process write the catalog one at a time: DuckDB would let two transactions race
     and fail the second with a write conflict.
@@ -262,11 +279,21 @@ class DuckDBBackend(Backend):
         self._progress: Progress | None = None
         self._frames_shown: set[str] = set()
         self._pending: DuckDBResult | None = None
-        # The UDFs load models through their own cursor: the main connection is busy
-        # running the query that called them.
-        self._loader = con.cursor()
-        self._loading = threading.Lock()
+        if parent is None:
+            # The functions are registered through a cursor of the root (_FunctionHost),
+            # and load models through another: the connection that called them is busy
+            # running its query. Its sessions share both (the first under the host's lock).
+            self._root = self
+            self._functions = con.cursor()
+            self._loader = con.cursor()
+            self._loading = threading.Lock()
+        else:
+            self._root = parent._root
+            self._functions, self._loader = parent._functions, parent._loader
+            self._loading = parent._loading
         self.catalog = Catalog(_DuckDBExecutor(con))
+        # The catalog as committed, whatever this connection's transaction: what is scored
+        self._functions_catalog = Catalog(_DuckDBExecutor(self._functions))
         self._loader_catalog = Catalog(_DuckDBExecutor(self._loader))
         self.read_only = bool(
             con.execute(
@@ -570,7 +597,7 @@ class DuckDBBackend(Backend):
             self._host.synced_at = synced_at
 
     def _wanted(self) -> dict[str, tuple[int, str, str | None]]:
-        rows = self.con.execute(
+        rows = self._functions.execute(
             "SELECT r.name, r.current_version, v.onnx_sha256, r.function_name "
             "FROM sqlml.model_registry r JOIN sqlml.model_versions v "
             "ON v.name = r.name AND v.version = r.current_version"
@@ -587,7 +614,7 @@ class DuckDBBackend(Backend):
     def _register_missing(self, wanted: dict[str, tuple[int, str, str | None]]) -> None:
         for name, (version, _sha, _function) in wanted.items():
             if name not in self._host.registered:
-                self._register(self.catalog.get(name, version))
+                self._register(self._functions_catalog.get(name, version))
 
     def _register(self, model: ModelVersion) -> None:
         name = model.name
@@ -597,9 +624,11 @@ class DuckDBBackend(Backend):
         if model.function_name:
             functions.append((model.function_name, False))
 
+        root = self._root  # the functions keep it, never this session, alive
+
         def scorer(proba: bool) -> Any:
             def score(columns: tuple) -> Any:
-                predictor = self.predictor(name)
+                predictor = root.predictor(name)
                 return predictor.answers(columns, proba)
 
             return score
@@ -607,23 +636,25 @@ class DuckDBBackend(Backend):
         registered = []
         try:
             for function_name, proba in functions:
-                duckdb_udfs.register(self.con, function_name, model.metadata, scorer(proba), proba)
+                duckdb_udfs.register(
+                    root._functions, function_name, model.metadata, scorer(proba), proba
+                )
                 registered.append(function_name)
         except duckdb.Error as error:
             for function_name in registered:
-                self.con.remove_function(function_name)
+                root._functions.remove_function(function_name)
             raise BackendError(
                 f"could not register the functions of model {name!r}: {error}"
             ) from error
         self._host.registered[name] = _Registered(
-            model.version, model.onnx_sha256, model.function_name, tuple(registered), self
+            model.version, model.onnx_sha256, model.function_name, tuple(registered), root
         )
 
     def _unregister(self, name: str) -> None:
         entry = self._host.registered.pop(name)
         for function_name in entry.functions:
             with contextlib.suppress(duckdb.Error):
-                entry.owner.con.remove_function(function_name)
+                entry.owner._functions.remove_function(function_name)
 
     def function_exists(self, name: str) -> bool:
         rows = self.con.execute(
@@ -634,11 +665,13 @@ class DuckDBBackend(Backend):
 
     def close(self) -> None:
         self._let_go_of_pending()
-        with self._host.sharing.removing(self), self._host.lock:
-            for name, entry in list(self._host.registered.items()):
-                if entry.owner is self:
-                    self._unregister(name)
-                    self._host.changes += 1  # the others register it again
-        self._loader.close()
+        if self._root is self:  # a session leaves the functions to the root
+            with self._host.sharing.removing(self), self._host.lock:
+                for name, entry in list(self._host.registered.items()):
+                    if entry.owner is self:
+                        self._unregister(name)
+                        self._host.changes += 1  # other roots register it again
+            self._functions.close()
+            self._loader.close()
         if self._owns:
             self.con.close()
