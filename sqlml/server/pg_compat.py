@@ -337,6 +337,10 @@ _OBJECTS = [
     "CREATE OR REPLACE VIEW {c}.column_names AS SELECT table_oid,"
     " list(column_name ORDER BY column_index) AS names FROM duckdb_columns()"
     " WHERE database_name = current_database() GROUP BY table_oid",
+    "CREATE OR REPLACE VIEW {c}.foreign_keys AS SELECT k.table_oid AS conrelid,"
+    " r.table_oid AS confrelid FROM duckdb_constraints() k JOIN duckdb_tables() r"
+    " ON r.database_name = k.database_name AND r.schema_name = k.schema_name"
+    " AND r.table_name = k.referenced_table WHERE k.constraint_type = 'FOREIGN KEY'",
     "CREATE OR REPLACE VIEW {c}.pg_constraint AS SELECT"
     " (k.table_oid * 1000000 + k.constraint_index * 2) AS oid,"
     " CASE k.constraint_type WHEN 'PRIMARY KEY' THEN k.table_name || '_pkey'"
@@ -349,10 +353,9 @@ _OBJECTS = [
     # A key's own index; for a foreign key, the referenced table's key index it uses.
     " CASE WHEN k.constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
     "  THEN k.table_oid * 1000000 + k.constraint_index * 2 + 1"
-    "  WHEN k.constraint_type = 'FOREIGN KEY' THEN coalesce((SELECT any_value("
-    "  p.table_oid * 1000000 + p.constraint_index * 2 + 1) FROM duckdb_constraints() p"
-    "  WHERE p.table_oid = r.table_oid AND p.constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
-    "  AND p.constraint_column_names = k.referenced_column_names), 0) ELSE 0 END AS conindid,"
+    "  WHEN k.constraint_type = 'FOREIGN KEY'"
+    "  THEN coalesce(p.table_oid * 1000000 + p.constraint_index * 2 + 1, 0)"
+    "  ELSE 0 END AS conindid,"
     " 0::BIGINT AS conparentid, coalesce(r.table_oid, 0) AS confrelid,"
     " 'a' AS confupdtype, 'a' AS confdeltype, 's' AS confmatchtype, true AS conislocal,"
     " 0 AS coninhcount, false AS connoinherit,"
@@ -367,9 +370,10 @@ _OBJECTS = [
     " FROM duckdb_constraints() k LEFT JOIN duckdb_tables() r"
     " ON r.database_name = k.database_name AND r.schema_name = k.schema_name"
     " AND r.table_name = k.referenced_table LEFT JOIN {c}.column_names rc"
-    " ON rc.table_oid = r.table_oid"
+    " ON rc.table_oid = r.table_oid LEFT JOIN duckdb_constraints() p"
+    " ON p.table_oid = r.table_oid AND p.constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+    " AND p.constraint_column_names = k.referenced_column_names"
     " WHERE k.constraint_type <> 'NOT NULL' AND k.database_name = current_database()",
-    # (A macro's overloads are defined in one statement: a second would replace the first.)
     # (A macro's overloads are defined in one statement: a second would replace the first.)
     "CREATE OR REPLACE MACRO {c}.pg_get_constraintdef(constraint_oid) AS"
     f" {_CONSTRAINT_DEF}, (constraint_oid, pretty) AS {_CONSTRAINT_DEF}",
@@ -411,10 +415,11 @@ _OBJECTS = [
     # Relations of the served database (and pg_catalog's), with an owner and indexes.
     "CREATE OR REPLACE VIEW {c}.pg_class AS"
     " SELECT * REPLACE ({owner} AS relowner, coalesce(relreplident, 'd') AS relreplident,"
-    "  relhasindex OR oid IN (SELECT table_oid FROM {c}.index_info) AS relhasindex,"
+    "  relhasindex OR oid IN (SELECT table_oid FROM duckdb_constraints()"
+    "  WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')) AS relhasindex,"
     # PostgreSQL keeps foreign keys with triggers: psql shows them only where it has some.
-    "  oid IN (SELECT conrelid FROM {c}.pg_constraint WHERE contype = 'f' UNION"
-    "  SELECT confrelid FROM {c}.pg_constraint WHERE contype = 'f') AS relhastriggers,"
+    "  oid IN (SELECT conrelid FROM {c}.foreign_keys UNION"
+    "  SELECT confrelid FROM {c}.foreign_keys) AS relhastriggers,"
     "  CASE WHEN relkind = 'i' THEN 403 ELSE CASE WHEN relkind = 'r' THEN 2 ELSE 0 END END"
     "  AS relam), false AS relforcerowsecurity FROM pg_catalog.pg_class"
     " WHERE relkind <> 'i' AND relnamespace IN (SELECT oid FROM {c}.pg_namespace)"

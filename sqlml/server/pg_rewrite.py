@@ -18,6 +18,7 @@ parsed tree, never by matching whole query strings:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Protocol
 
@@ -37,6 +38,7 @@ _HINT = re.compile(
     r"|current_setting|set_config",
     re.IGNORECASE,
 )
+_SETTING_CALL = re.compile(r"current_setting|set_config", re.IGNORECASE)
 _REG_TYPES = {"regclass", "regtype", "regnamespace", "regproc", "regprocedure", "regrole"}
 _POSTGRES = Postgres()
 _OID_ARRAY_PARAMETER = re.compile(r"\$(\d+)\s*::\s*(?:pg_catalog\.)?oid\s*\[\]", re.IGNORECASE)
@@ -114,15 +116,36 @@ def rewrite(sql: str, settings: Settings) -> str | None:
     ``set_config('jit', 'off', false)`` changes it (DuckDB's own settings stay DuckDB's)."""
     if not _HINT.search(sql):
         return None
-    try:
-        tree = sqlglot.parse_one(_parsable(sql), read="postgres")
-    except SqlglotError:
-        return None
-    if not isinstance(tree, exp.Expression):
+    if not _SETTING_CALL.search(sql):
+        return _catalog_only(sql)  # the same text always gives the same SQL: kept
+    tree = _parse(sql)
+    if tree is None:
         return None
     settings_used = _settings(tree, settings)
     if not _asks_catalog(tree) and not settings_used:
         return None
+    return _generate(tree)
+
+
+@functools.lru_cache(maxsize=1024)
+def _catalog_only(sql: str) -> str | None:
+    """rewrite() of a statement that reads no setting. BI tools and drivers send the same
+    catalog queries over and over, and parsing one takes longer than DuckDB runs it."""
+    tree = _parse(sql)
+    if tree is None or not _asks_catalog(tree):
+        return None
+    return _generate(tree)
+
+
+def _parse(sql: str) -> exp.Expression | None:
+    try:
+        tree = sqlglot.parse_one(_parsable(sql), read="postgres")
+    except SqlglotError:
+        return None
+    return tree if isinstance(tree, exp.Expression) else None
+
+
+def _generate(tree: exp.Expression) -> str | None:
     vectors = _VECTOR_COLUMNS | {
         alias.alias.lower()
         for alias in tree.find_all(exp.Alias)
@@ -134,9 +157,11 @@ def rewrite(sql: str, settings: Settings) -> str | None:
         return None  # sent as it came: DuckDB's error says what it cannot run
 
 
+@functools.lru_cache(maxsize=1024)
 def parameter_types(sql: str) -> dict[int, str]:
     """PostgreSQL's type names of the $n parameters a statement casts (``$1::int`` → int4),
-    for clients (asyncpg) that need each parameter's type to send its value."""
+    for clients (asyncpg) that need each parameter's type to send its value. Kept per
+    statement text (drivers prepare the same ones again): callers must not change it."""
     if "$" not in sql:
         return {}
     try:
