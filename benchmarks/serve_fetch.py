@@ -5,8 +5,11 @@ the same table on this machine, in the same run.
 
 The table has 4 columns (int, double, text, timestamp). Each contender fetches all of it:
 psycopg 3 in text and in binary, and psql (``psql -c 'SELECT * FROM wide' > /dev/null``,
-unaligned). Reported: rows/s per client and server, and sqlml serve / PostgreSQL. Writes
-benchmarks/results/serve_fetch.json.
+unaligned). Before timing, the first rows from both servers are checked to be the same, in
+text and in binary. Reported: rows/s per client and server, and sqlml serve / PostgreSQL
+(throughput: above 1 is faster than PostgreSQL), with the other processes' load: before
+the runs, and per run (there the server at work, sqlml serve or PostgreSQL's backend, is
+one of those other processes). Writes benchmarks/results/serve_fetch.json.
 """
 
 from __future__ import annotations
@@ -17,19 +20,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from benchmarks._harness import measure, print_table, ratio, write_results
+from benchmarks._harness import busy_warning, measure, print_table, ratio, write_results
 from benchmarks._postgres import ADMIN_DSN, create_database, drop_database
 
 DATABASE = "sqlml_bench_serve"
 MAKE = {
-    "sqlml_serve": "CREATE OR REPLACE TABLE wide AS SELECT i::INTEGER AS i, i * 0.5 AS d, "
-    "'row ' || i::VARCHAR AS t, TIMESTAMP '2024-01-01' + INTERVAL (i) SECOND AS ts "
+    "sqlml_serve": "CREATE OR REPLACE TABLE wide AS SELECT i::INTEGER AS i, "
+    "(i * 0.5)::DOUBLE AS d, 'row ' || i::VARCHAR AS t, "
+    "TIMESTAMP '2024-01-01' + INTERVAL (i) SECOND AS ts "
     "FROM range({rows}) r(i)",
     "postgresql": "CREATE TABLE wide AS SELECT i::int AS i, i * 0.5::float8 AS d, "
     "'row ' || i AS t, TIMESTAMP '2024-01-01' + make_interval(secs => i) AS ts "
@@ -47,8 +52,26 @@ def _serve(database: Path) -> tuple[subprocess.Popen[str], int]:
     for line in process.stderr:
         found = re.search(r"on 127\.0\.0\.1:(\d+)", line)
         if found:
+            # Keep reading its log, or a full pipe would stop the server.
+            threading.Thread(target=process.stderr.read, daemon=True).start()
             return process, int(found.group(1))
     raise RuntimeError("sqlml serve did not start")
+
+
+def _same_rows(served_dsn: str, postgres_dsn: str, rows: int) -> None:
+    """The first rows, as psycopg reads them in text and in binary, are the same from both."""
+    query = "SELECT * FROM wide ORDER BY i LIMIT 1000"
+    for binary in (False, True):
+        fetched = []
+        for dsn in (served_dsn, postgres_dsn):
+            with psycopg.connect(dsn) as conn:
+                fetched.append(conn.cursor(binary=binary).execute(query).fetchall())
+        if fetched[0] != fetched[1]:
+            raise SystemExit(f"sqlml serve and PostgreSQL differ (binary={binary})")
+        with psycopg.connect(served_dsn) as conn:
+            count = conn.execute("SELECT count(*) FROM wide").fetchone()
+        if count is None or count[0] != rows:
+            raise SystemExit(f"sqlml serve has {count} rows, not {rows}")
 
 
 def _psycopg(dsn: str, binary: bool) -> Callable[[], None]:
@@ -99,6 +122,8 @@ def main() -> None:
             for dsn, engine in ((served_dsn, "sqlml_serve"), (postgres_dsn, "postgresql")):
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute(MAKE[engine].format(rows=int(args.rows)))
+            _same_rows(served_dsn, postgres_dsn, int(args.rows))
+            others_at_start = busy_warning()
             pg = psycopg.conninfo.conninfo_to_dict(postgres_dsn)
             clients: dict[str, dict[str, Callable[[], None]]] = {
                 "psycopg_text": {
@@ -148,7 +173,10 @@ def main() -> None:
             for client, facts in results.items()
         ],
     )
-    path = write_results("serve_fetch", {"rows": args.rows, "clients": results})
+    path = write_results(
+        "serve_fetch",
+        {"rows": args.rows, "others_cores_at_start": others_at_start, "clients": results},
+    )
     print(f"\nwrote {path}")
 
 
