@@ -22,6 +22,16 @@ if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -r "$PWD/udfs/tr
     done
 fi
 
+# Clients tests/server/test_serve_jdbc.py runs against sqlml serve: pgjdbc from Debian
+# (/usr/share/java/postgresql.jar) and node-postgres as tests/server/node locks it.
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+if ! dpkg-query -W -f='${Status}' libpostgresql-jdbc-java 2>/dev/null | grep -q "install ok installed"; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libpostgresql-jdbc-java >/dev/null
+fi
+npm ci --prefix tests/server/node --no-audit --no-fund --loglevel=error
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m mypy  # sqlml/ and udfs/, as pyproject.toml configures it
