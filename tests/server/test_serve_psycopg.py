@@ -221,3 +221,36 @@ def test_sessions_train_and_predict_at_once(served: Served) -> None:
     with served.connect() as conn:
         names = {r[0] for r in conn.execute("SHOW MODELS").fetchall()}
     assert {"parallel_0", "parallel_1", "parallel_2", "shared_model"} <= names
+
+
+def test_feature_tables_and_ml_functions_through_the_server(served: Served) -> None:
+    with served.connect() as conn:
+        conn.execute(
+            "CREATE OR REPLACE TABLE visits AS SELECT i % 20 AS customer_id, "
+            "TIMESTAMP '2024-01-01' + INTERVAL (i) HOUR AS seen, (i % 7)::DOUBLE AS pages "
+            "FROM range(400) r(i)"
+        )
+        created = conn.execute(
+            "CREATE OR REPLACE FEATURE TABLE visit_features KEY customer_id TIMESTAMP seen "
+            "AS SELECT customer_id, seen, pages FROM visits"
+        ).fetchone()
+        assert created is not None and created[0] == "visit_features"
+        spine = conn.execute(
+            "SELECT customer_id, pages FROM FEATURES_AT_TIME(visit_features, "
+            "(SELECT 3 AS customer_id, TIMESTAMP '2024-01-02' AS seen)) "
+        ).fetchall()
+        # customer 3's last visit at or before 2024-01-02 00:00 is hour 23 (i = 23): 23 % 7
+        assert spine == [(3, 2.0)]
+        conn.execute(
+            "CREATE OR REPLACE TABLE petals AS SELECT (i % 10)::DOUBLE AS x, "
+            "(i % 10 > 4) AS big FROM range(300) r(i)"
+        )
+        conn.execute(
+            "CREATE OR REPLACE MODEL petal_model USING logistic_regression TARGET big "
+            "FROM (SELECT x, big FROM petals)"
+        )
+        predicted = conn.execute(
+            "SELECT predicted_big, x FROM ML.PREDICT(MODEL petal_model, "
+            "(SELECT x FROM petals WHERE x IN (1, 9) GROUP BY x)) ORDER BY x"
+        ).fetchall()
+        assert predicted == [(False, 1.0), (True, 9.0)]
