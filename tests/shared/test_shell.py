@@ -72,7 +72,15 @@ class Shell:
         self.process.expect(rf"\b{mark}\b")
         printed = ANSI.sub("", self.process.before)
         self.process.expect("sqlml>")
-        return printed[: printed.find(f"SELECT {self.statements} * 1000 + 7")]
+        # The marker's echo comes after the answer, or before it when the statement is
+        # slow (typed ahead while it runs): then the answer is between the echo and the
+        # marker's own output, which starts on the line before the one naming "mark".
+        answer, _, later = printed.partition(f"SELECT {self.statements} * 1000 + 7")
+        header = later.rfind("mark")
+        if "running" in answer[-200:] and header > 0:
+            box = later.rfind("\n", 0, later.rfind("\n", 0, header))
+            answer += later[: max(box, 0)]
+        return answer
 
     def type(self, text: str) -> None:
         self.process.send(text)
