@@ -19,9 +19,10 @@ import contextlib
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,29 @@ _ROUTINE = re.compile(
     r"(: connected: |: disconnected$|clients authenticate: |serving .* on |stopping \(|"
     r"sqlml serve: stopped$)"
 )
+
+
+class ServerFailed(RuntimeError):
+    """The server hung, exited or answered wrongly."""
+
+
+def run_in_scratch(
+    prefix: str,
+    run: Callable[[Path], dict[str, Any]],
+    progress: Progress,
+    failures: tuple[type[BaseException], ...] = (),
+) -> dict[str, Any]:
+    """``run`` in a scratch folder, removed after; Ctrl-C (exit 130) and a failure of the
+    server or of ``failures`` (exit 1) end the benchmark with one line."""
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+            return run(Path(folder))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {progress.elapsed:.1f} s; server stopped", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ServerFailed, *failures) as failure:
+        print(f"\nerror: {failure}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 class Progress:

@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import resource
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -49,7 +48,16 @@ import psycopg
 
 import sqlml
 from benchmarks._harness import Target, busy_warning, print_table, print_targets, write_results
-from benchmarks._serve import LIGHTGBM_OPTIONS, Progress, Served, make_table, serving, train
+from benchmarks._serve import (
+    LIGHTGBM_OPTIONS,
+    Progress,
+    Served,
+    ServerFailed,
+    make_table,
+    run_in_scratch,
+    serving,
+    train,
+)
 
 NAME = "serve_load"
 RSS_TARGET = 1.2
@@ -177,10 +185,6 @@ class Client:
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self.conn.close()
-
-
-class ServerFailed(RuntimeError):
-    """The server hung, exited or answered the single reference client wrongly."""
 
 
 def _log_tail(served: Served, lines: int = 30) -> str:
@@ -518,15 +522,12 @@ def main() -> None:
     args = parser.parse_args()
     progress = Progress()
     busy_warning()
-    try:
-        with tempfile.TemporaryDirectory(prefix="sqlml-bench-load-") as folder:
-            facts = run(args, Path(folder), progress)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted after {progress.elapsed:.1f} s; server stopped", file=sys.stderr)
-        raise SystemExit(130) from None
-    except (ServerFailed, psycopg.Error) as failure:
-        print(f"\nerror: {failure}", file=sys.stderr)
-        raise SystemExit(1) from None
+    facts = run_in_scratch(
+        "sqlml-bench-load-",
+        lambda folder: run(args, folder, progress),
+        progress,
+        (psycopg.Error,),
+    )
     payload = report(args, facts)
     path = write_results(NAME, payload)
     progress(f"done; wrote {path}")

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +44,16 @@ from benchmarks._harness import (
     ratio,
     write_results,
 )
-from benchmarks._serve import LIGHTGBM_OPTIONS, Progress, Served, make_table, serving, train
+from benchmarks._serve import (
+    LIGHTGBM_OPTIONS,
+    Progress,
+    Served,
+    ServerFailed,
+    make_table,
+    run_in_scratch,
+    serving,
+    train,
+)
 
 NAME = "serve_predict"
 TARGET_RATIO = 0.9
@@ -56,10 +63,6 @@ CTAS = "CREATE TABLE scored AS SELECT *, PREDICT(m, *) AS p FROM t"
 CHECK = "SELECT count(*), sum(p)::DOUBLE FROM scored"
 THREADS = "SELECT current_setting('threads')"
 WARM = "SELECT avg(PREDICT_PROBA(m, *)) FROM (SELECT * FROM t LIMIT 1000) s"
-
-
-class ServerFailed(RuntimeError):
-    pass
 
 
 def _on_server(served: Served, conn: psycopg.Connection, sql: str) -> psycopg.Cursor:
@@ -214,15 +217,9 @@ def main() -> None:
     args = parser.parse_args()
     progress = Progress()
     busy_warning()
-    try:
-        with tempfile.TemporaryDirectory(prefix="sqlml-bench-serve-") as folder:
-            facts = run(args, Path(folder), progress)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted after {progress.elapsed:.1f} s; server stopped", file=sys.stderr)
-        raise SystemExit(130) from None
-    except ServerFailed as failure:
-        print(f"\nerror: {failure}", file=sys.stderr)
-        raise SystemExit(1) from None
+    facts = run_in_scratch(
+        "sqlml-bench-serve-", lambda folder: run(args, folder, progress), progress
+    )
     payload = report(args, facts)
     path = write_results(NAME, payload)
     progress(f"done; wrote {path}")
