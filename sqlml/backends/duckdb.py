@@ -254,6 +254,9 @@ class _FunctionHost:
     # only when the count moved since the functions were last brought up to date.
     changes: int = 0
     synced_at: int = -1
+    # Root connections open on it. Once none is, DuckDB has closed the database and let go
+    # of the file, which another process may then change: the next root starts afresh.
+    roots: int = 0
 
 
 _HOSTS: dict[tuple[str, str], _FunctionHost] = {}
@@ -264,6 +267,7 @@ _OPENING = threading.Lock()
 class DuckDBBackend(Backend):
     name = "duckdb"
     _host: _FunctionHost
+    _host_key: tuple[str, str]  # its file and catalog id: which _HOSTS entry
 
     def __init__(
         self,
@@ -305,7 +309,9 @@ class DuckDBBackend(Backend):
         else:
             with _OPENING:
                 self._open_catalog()
-                self._host = _HOSTS.setdefault(self._instance(), _FunctionHost())
+                self._host_key = self._instance()
+                self._host = _HOSTS.setdefault(self._host_key, _FunctionHost())
+                self._host.roots += 1
         self.sync_models()
 
     def _open_catalog(self) -> None:
@@ -673,5 +679,9 @@ class DuckDBBackend(Backend):
                         self._host.changes += 1  # other roots register it again
             self._functions.close()
             self._loader.close()
+            with _OPENING:
+                self._host.roots -= 1
+                if self._host.roots == 0 and _HOSTS.get(self._host_key) is self._host:
+                    del _HOSTS[self._host_key]
         if self._owns:
             self.con.close()

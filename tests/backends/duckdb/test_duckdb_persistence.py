@@ -95,6 +95,28 @@ def test_a_model_predicts_in_a_new_process(db_path, trained):
         assert there == pytest.approx(here, abs=1e-12)
 
 
+def test_a_model_another_process_trained_while_the_file_was_closed_here(db_path):
+    """This process had the file open (with no model) and closed it; another then trained a
+    model into it. Opening it again here finds that model's functions (dbt-duckdb trains in
+    its own process between a test's looks at the file)."""
+    con = sqlml.connect(str(db_path))
+    con.execute("CREATE TABLE points AS SELECT g AS x, 2 * g AS y FROM range(50) AS t(g)")
+    con.close()
+    _run_elsewhere(
+        db_path,
+        """
+        con.execute("CREATE MODEL later TARGET y USING linear_regression "
+                    "AS SELECT x, y FROM points")
+        """,
+    )
+    con = sqlml.connect(str(db_path))
+    try:
+        rows = con.execute("SELECT PREDICT(later, *) FROM points ORDER BY x LIMIT 3").fetchall()
+    finally:
+        con.close()
+    assert [row[0] for row in rows] == pytest.approx([0.0, 2.0, 4.0], abs=1e-3)
+
+
 def test_a_view_and_a_function_work_in_a_new_process(db_path, trained):
     out = _run_elsewhere(
         db_path,
