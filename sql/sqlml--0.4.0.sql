@@ -1,4 +1,4 @@
--- sqlml 0.3.0: the functions of schema sqlml in PostgreSQL.
+-- sqlml 0.4.0: the functions of schema sqlml in PostgreSQL.
 --
 -- `sqlml install` runs this after creating the catalog tables (udfs/catalog.py) and
 -- replaces each @PRELUDE@ with two lines that put sqlml's packages on the server
@@ -110,6 +110,15 @@ CREATE OR REPLACE FUNCTION sqlml.sql(query text) RETURNS text
 LANGUAGE plpython3u VOLATILE AS $sqlml$
 @PRELUDE@
 return handoff.call(plpy, handoff.engine_sql, GD, query)
+$sqlml$;
+
+-- One expression with sqlml's functions, computed row by row (PREDICT(m, c.*)), as
+-- PostgreSQL's own SQL, for a select list written elsewhere (dbt's sqlml.predict macro).
+-- → sqlml/in_server.py: engine_expression
+CREATE OR REPLACE FUNCTION sqlml.sql_expression(expression text) RETURNS text
+LANGUAGE plpython3u VOLATILE AS $sqlml$
+@PRELUDE@
+return handoff.call(plpy, handoff.engine_expression, GD, expression)
 $sqlml$;
 
 -- The same query's rows as a real table, for psql and BI tools: the call names the columns,

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from sqlglot.tokens import TokenType
@@ -33,7 +34,7 @@ from sqlml.feature_tables import statements as feature_table_statements
 from sqlml.models import create, manage
 from sqlml.parameters import Params
 from sqlml.positions import locate
-from sqlml.predict.calls import signature
+from sqlml.predict.calls import model_name, signature
 from sqlml.result import EmptyResult, Result
 from sqlml.session import Query, Session
 from sqlml.statements import Statement, split
@@ -172,6 +173,34 @@ class Connection:
                     "statements as they are (PostgreSQL: sqlml.execute)"
                 )
             return self._session.query(tree).sql
+
+    def engine_expression(self, expression: str) -> str:
+        """The engine's SQL of one sqlml expression computed row by row, such as
+        ``PREDICT(churn, c.*)``, for a select list the caller writes itself (dbt's
+        sqlml.predict macro). A model that reads feature tables needs its query rewritten
+        as a whole: engine_sql()."""
+        statement = self._one_statement(f"SELECT {expression}", "engine_expression()")
+        self.backend.begin_statement()
+        with self.backend.statement():
+            tree = self._parse(statement)
+            clauses = [key for key, value in tree.args.items() if value and key != "expressions"]
+            if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or clauses:
+                raise SqlmlSyntaxError(
+                    f"engine_expression() takes one expression, such as PREDICT(m, c.*), "
+                    f"not {expression!r}"
+                )
+            for node in tree.find_all(ml.MLPredict):
+                model = self.backend.catalog.find(model_name(node))
+                if model is not None and model.metadata.get("annotations", {}).get("features"):
+                    raise UnsupportedError(
+                        f"model {model.name} was trained with FEATURES: its PREDICT looks the "
+                        "features up by key in the query's FROM, so only a whole query can be "
+                        "rewritten for it: engine_sql() (PostgreSQL: sqlml.sql(); dbt: "
+                        "{% call sqlml.query() %} ... {% endcall %})"
+                    )
+            rewritten = self._session.query(tree).sql
+        (item,) = sqlglot.parse_one(rewritten, read=self.backend.name).expressions
+        return item.unalias().sql(dialect=self.backend.name)
 
     def register(self, name: str, frame: Any) -> None:
         """Makes a pandas or polars frame or an Arrow table a view named ``name`` on this

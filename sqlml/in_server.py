@@ -60,6 +60,11 @@ def engine_sql(plpy: Any, cache: dict[Any, Any], statement: str) -> str:
     return _connection(plpy, cache).engine_sql(statement)
 
 
+def engine_expression(plpy: Any, cache: dict[Any, Any], expression: str) -> str:
+    """sqlml.sql_expression(): one expression computed row by row as PostgreSQL's SQL."""
+    return _connection(plpy, cache).engine_expression(expression)
+
+
 def command_rows(
     plpy: Any, cache: dict[Any, Any], command: str, model: str
 ) -> list[tuple[Any, ...]]:

@@ -489,3 +489,52 @@ def test_regression_matches_a_natively_trained_model(con, make_table):
     np.testing.assert_allclose(
         got, native.predict(frame[features].to_numpy()), rtol=1e-4, atol=1e-3
     )
+
+
+# -- PREDICT as the engine's own SQL (what dbt's macros expand to) --------------------------------
+
+
+def test_engine_expression_scores_as_predict_does(con, penguins, species):
+    expression = con.engine_expression("PREDICT(species, p.*)")
+    assert "PREDICT" not in expression.upper().replace("SQLML_PREDICT", "")
+    order = f"ORDER BY {PENGUIN_FEATURES}"  # rows that tie on all of them score alike
+    ours = con.execute(f"SELECT {expression} FROM penguins AS p {order}").fetchall()
+    theirs = con.execute(f"SELECT PREDICT(species, p.*) FROM penguins AS p {order}").fetchall()
+    assert ours == theirs
+    query = con.engine_sql("SELECT PREDICT_PROBA(species, p.*) AS probs FROM penguins AS p")
+    assert "PREDICT_PROBA" not in query.upper()
+    assert len(con.execute(query).fetchall()) == 344
+
+
+@pytest.mark.parametrize("text", ["PREDICT(species, p.*) FROM penguins p", "1, 2", "1 LIMIT 2"])
+def test_engine_expression_takes_one_expression(con, species, text):
+    with pytest.raises(sqlml.SqlmlSyntaxError, match="takes one expression"):
+        con.engine_expression(text)
+
+
+def test_engine_expression_of_a_model_with_features_says_to_rewrite_the_query(con, make_table):
+    make_table(
+        "events",
+        pd.DataFrame(
+            {
+                "k": [1, 2, 1, 2] * 10,
+                "ts": pd.date_range("2025-01-01", periods=40, freq="D"),
+                "v": [float(i % 7) for i in range(40)],
+            }
+        ),
+    )
+    make_table(
+        "spine",
+        pd.DataFrame(
+            {
+                "k": [1, 2] * 10,
+                "t": pd.date_range("2025-02-01", periods=20, freq="D"),
+                "y": [i % 3 == 0 for i in range(20)],
+            }
+        ),
+    )
+    con.execute("CREATE FEATURE TABLE ev KEY k TIMESTAMP ts AS SELECT k, ts, v FROM events")
+    con.execute(f"CREATE MODEL fm TARGET y FEATURES ev AS OF t OPTIONS ({FAST}) FROM spine")
+    with pytest.raises(sqlml.UnsupportedError, match=r"trained with FEATURES.*engine_sql\(\)"):
+        con.engine_expression("PREDICT(fm, s.*)")
+    assert len(con.execute(con.engine_sql("SELECT PREDICT(fm, s.*) FROM spine s")).fetchall()) == 20

@@ -23,9 +23,10 @@ from sqlml.install import check_server_python, install, installed_version, unins
 DATABASE = "sqlml_t_install"
 NON_SUPERUSER = "sqlml_t_carol"
 
-# What sql/sqlml--0.3.0.sql puts into schema sqlml.
+# What sql/sqlml--0.4.0.sql puts into schema sqlml.
 SQLML_FUNCTIONS = {
     "execute(text)",
+    "sql_expression(text)",
     "train_model(text,text,jsonb,text,jsonb)",
     "_install_model_functions(text)",
     "drop_model(text)",
