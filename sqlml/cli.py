@@ -256,6 +256,25 @@ def cmd_copy_model(args: argparse.Namespace, ui: Ui) -> int:
     return _admin(copy, ui)
 
 
+def cmd_dbt_package(args: argparse.Namespace, ui: Ui) -> int:
+    from sqlml.integrations import dbt_package
+
+    ui.out.print(str(dbt_package.path()), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def cmd_dbt_init(args: argparse.Namespace, ui: Ui) -> int:
+    from sqlml.integrations import dbt_package
+
+    try:
+        ui.progress(dbt_package.add_to_project(Path(args.project_dir)))
+    except SqlmlError as error:
+        ui.error(f"Error: {error}")
+        return 1
+    ui.progress("run `dbt deps` to install it (no network needed)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
     started = time.perf_counter()
     database = args.db
@@ -399,6 +418,20 @@ def _parser() -> argparse.ArgumentParser:
         "--yes", action="store_true", help="do not ask before dropping every model"
     )
     uninstall.set_defaults(handler=cmd_uninstall)
+
+    package = commands.add_parser(
+        "dbt-package", help="print the path of the sqlml dbt package (packages.yml: - local: PATH)"
+    )
+    package.set_defaults(handler=cmd_dbt_package)
+    dbt = commands.add_parser("dbt", help="dbt projects: `sqlml dbt init` adds the sqlml package")
+    dbt_commands = dbt.add_subparsers(dest="dbt_command", required=True, metavar="COMMAND")
+    dbt_init = dbt_commands.add_parser(
+        "init", help="add the sqlml dbt package to the project's packages.yml"
+    )
+    dbt_init.add_argument(
+        "--project-dir", default=".", help="the dbt project (default: this folder)"
+    )
+    dbt_init.set_defaults(handler=cmd_dbt_init)
 
     copy = commands.add_parser(
         "copy-model", help="copy a model between databases (DuckDB and PostgreSQL alike)"

@@ -114,6 +114,13 @@ class ParameterError(SqlmlError, ValueError):
     sqlstate = "42P02"
 
 
+class MissingExtraError(SqlmlError, ImportError):
+    """An optional part of sqlml whose libraries are not installed; the message names the
+    extra that brings them (``pip install 'sqlml[dbt]'``)."""
+
+    sqlstate = "58P01"
+
+
 class BackendError(SqlmlError, RuntimeError):
     """The database engine rejected a statement sqlml generated or passed through.
 

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sqlml.pipeline",),
     ("sqlml.connection",),
     ("sqlml.in_server", "sqlml.transfer", "sqlml.install", "sqlml.demo"),
+    ("sqlml.integrations", "sqlml.integrations.*"),  # dbt
     ("sqlml",),  # the package imports its connection lazily, on first use
     ("sqlml.output", "sqlml.syntax", "sqlml.completion"),
     ("sqlml.script",),
