@@ -34,6 +34,7 @@ from sqlml.errors import MissingExtraError
 
 try:
     from dbt.adapters.duckdb.plugins import BasePlugin
+    from dbt.adapters.events.logging import AdapterLogger
 except ImportError as error:
     raise MissingExtraError(
         "sqlml.integrations.dbt_duckdb is a plugin of dbt-duckdb, which is not installed: "
@@ -44,6 +45,9 @@ from sqlml.backends.duckdb import DuckDBBackend
 from sqlml.connection import Connection
 
 Answer = TypeVar("Answer")
+
+# Training's progress (rows read, fitting, converting) goes to dbt's log, with dbt's times.
+_LOG = AdapterLogger("sqlml")
 
 
 class Plugin(BasePlugin):
@@ -89,10 +93,14 @@ class Plugin(BasePlugin):
         so that the next statement of any dbt thread finds them."""
         if self._backend is None:
             raise RuntimeError("dbt-duckdb has not configured a connection yet")
-        connection = Connection(self._backend.cursor())
+        connection = Connection(self._backend.cursor(), progress=_say)
         try:
             answer = work(connection)
             connection.backend.sync_models()
             return answer
         finally:
             connection.close()
+
+
+def _say(message: str) -> None:
+    _LOG.info(message)  # dbt writes "sqlml adapter: " before it

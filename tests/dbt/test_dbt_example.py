@@ -234,7 +234,43 @@ def test_scored_tables_equal_predict_run_by_hand(project: Project):
     assert [row[1] for row in orders] == pytest.approx([row[1] for row in orders_by_hand])
 
 
-def test_manifest_has_the_lineage(project: Project):
+def test_predict_proba_macro_equals_predict_proba_by_hand(project: Project):
+    """A classifier on plain columns, scored in a view by sqlml.predict_proba and
+    sqlml.predict."""
+    models = project.folder / "models"
+    (models / "big_basket.sql").write_text(
+        "{{ config(materialized='sqlml_model', target='big', options={'n_estimators': 20}) }}\n"
+        "select items > 4 as big, amount from {{ ref('stg_orders') }}"
+    )
+    (models / "basket_scores.sql").write_text(
+        "{{ config(materialized='view') }}\n"
+        "with orders as (select * from {{ ref('stg_orders') }})\n"
+        "select o.order_id, {{ sqlml.predict(ref('big_basket'), 'o') }} as big,\n"
+        "  {{ sqlml.predict_proba(ref('big_basket'), 'o') }} as p_big from orders as o"
+    )
+    try:
+        project.dbt("run", "--select", "+basket_scores")
+        s = project.schema
+        scored = project.rows(f'SELECT order_id, big, p_big FROM "{s}".basket_scores ORDER BY 1')
+        by_hand = project.rows(
+            f'SELECT order_id, PREDICT("{s}".big_basket, o.*), PREDICT_PROBA("{s}".big_basket, '
+            f'o.*) FROM "{s}".stg_orders AS o ORDER BY 1'
+        )
+    finally:
+        for name in ("big_basket", "basket_scores"):
+            (models / f"{name}.sql").unlink()
+    assert len(scored) == 3165
+    assert [row[:2] for row in scored] == [row[:2] for row in by_hand]
+    assert [row[2] for row in scored] == pytest.approx([row[2] for row in by_hand], abs=1e-9)
+    assert all(0 <= row[2] <= 1 for row in scored)
+
+
+def test_manifest_has_the_lineage_and_the_docs_catalog_the_cards(project: Project):
+    project.dbt("docs", "generate")
+    catalog = json.loads((project.folder / "target" / "catalog.json").read_text())["nodes"]
+    card = {name.lower() for name in catalog["model.shop.repeat_buyer"]["columns"]}
+    assert {"model", "version", "metric_value", "rows", "fingerprint"} <= card
+    assert "model.shop.customer_features" in catalog
     nodes = project.manifest()["nodes"]
 
     def upstream(node: str) -> set[str]:
@@ -291,6 +327,16 @@ def test_changed_config_retrains_and_the_incremental_model_rescores(project: Pro
     assert project.rows(f'SELECT DISTINCT model_version FROM "{s}".scored_customers') == [
         (now_in_use,)
     ]
+
+
+def test_a_model_dropped_by_hand_is_trained_again(project: Project):
+    card = project.card("order_amount")
+    with project.sqlml() as con:
+        con.execute(f'DROP MODEL "{project.schema}"."order_amount"')
+    output = project.dbt("run", "--select", "order_amount")
+    assert "not retrained" not in output
+    assert project.versions("order_amount")[1] == project.card("order_amount")["version"]
+    assert project.card("order_amount")["fingerprint"] == card["fingerprint"]
 
 
 def test_full_refresh_retrains(project: Project):

@@ -3,6 +3,7 @@
     put into schema sqlml. Text always travels as a bound parameter. -#}
 
 {% macro _fetch(sql, bindings) %}
+  {%- do sqlml.check_setup() -%}
   {%- set result = adapter.add_query(sql, bindings=bindings, abridge_sql_log=True) -%}
   {%- set rows = result[1].fetchall() -%}
   {%- do adapter.dispatch('_after_call', 'sqlml')() -%}
@@ -49,7 +50,7 @@
   {{ return({'sql': 'sqlml_sql', 'expression': 'sqlml_sql_expression'}) }}
 {% endmacro %}
 
-{#- on-run-start, and each materialization: is sqlml reachable on this target? -#}
+{#- on-run-start, and each call: is sqlml reachable on this target? -#}
 {% macro check_setup() %}
   {%- if execute -%}{%- do adapter.dispatch('check_setup', 'sqlml')() -%}{%- endif -%}
   {{ return('select 1 as sqlml_ready') }}

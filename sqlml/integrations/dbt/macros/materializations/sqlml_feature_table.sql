@@ -11,7 +11,6 @@
 
 {% materialization sqlml_feature_table, default %}
   {%- set settings = sqlml._settings(['key', 'timestamp', 'ttl'], ['key', 'timestamp']) -%}
-  {%- do sqlml.check_setup() -%}
   {%- set table = this.incorporate(type='table') -%}
   {%- set existing = load_cached_relation(this) -%}
   {%- set name = sqlml._quoted_name(this) -%}

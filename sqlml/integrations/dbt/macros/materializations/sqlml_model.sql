@@ -15,7 +15,6 @@
 {% materialization sqlml_model, default %}
   {%- set settings = sqlml._settings(
       ['target', 'task', 'using', 'function', 'options', 'features'], ['target']) -%}
-  {%- do sqlml.check_setup() -%}
   {%- set card = this.incorporate(type='table') -%}
   {%- set existing = load_cached_relation(this) -%}
   {%- set name = sqlml._quoted_name(this) -%}
@@ -33,7 +32,7 @@
     {%- set previous = sqlml._card_row(existing) if not should_full_refresh() else none -%}
     {%- if previous is not none and previous['signature'] == signature
           and previous['fingerprint'] == fingerprint
-          and sqlml._version_in_use(name) == previous['version'] -%}
+          and sqlml._version_in_use(sqlml._catalog_name(this)) == previous['version'] -%}
       {{ log("sqlml: " ~ name ~ " is unchanged (query, settings and rows): version "
              ~ previous['version'] ~ " kept, not retrained", info=True) }}
       {%- set rows = [] -%}
@@ -145,8 +144,10 @@
              'fingerprint': found.rows[0][2]}) }}
 {% endmacro %}
 
-{% macro _version_in_use(name) %}
-  {%- for row in sqlml.statement_rows('SHOW MODEL VERSIONS ' ~ name) if row['in_use'] -%}
+{#- The version in use of the model of this name, or none when there is no such model (it
+    was dropped: the node trains it again). -#}
+{% macro _version_in_use(catalog_name) %}
+  {%- for row in sqlml.statement_rows('SHOW MODELS') if row['name'] == catalog_name -%}
     {{ return(row['version']) }}
   {%- endfor -%}
   {{ return(none) }}
