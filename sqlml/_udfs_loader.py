@@ -21,6 +21,7 @@ MODULES = (
     "pg_spi",
     "pg_training",
     "predict",
+    "search",
     "query",
     "sql_types",
     "tasks",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     import udfs.pg_training
     import udfs.predict
     import udfs.query
+    import udfs.search
     import udfs.sql_types
     import udfs.tasks
     import udfs.train

@@ -24,6 +24,7 @@ SQLML_WORDS = [
     "MODELS",
     "VERSION",
     "VERSIONS",
+    "TRIALS",
     "TARGET",
     "TASK",
     "USING",

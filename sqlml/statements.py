@@ -16,6 +16,7 @@ _ML_OPENINGS = {
     ("CREATE", "MODEL"),
     ("SHOW", "MODELS"),
     ("SHOW", "MODEL"),
+    ("SHOW", "TRIALS"),
     ("DESCRIBE", "MODEL"),
     ("DESC", "MODEL"),
     ("EVALUATE", "MODEL"),

@@ -21,6 +21,7 @@ PREDICT_PROBA(model, ...)           -- probability of the larger label; a map fo
     "SHOW MODELS": "SHOW MODELS",
     "SHOW MODEL": "SHOW MODEL name | SHOW MODEL ALL       -- Redshift's (key, value) rows",
     "SHOW MODEL VERSIONS": "SHOW MODEL VERSIONS name",
+    "SHOW TRIALS": "SHOW TRIALS name",
     "DESCRIBE MODEL": "DESCRIBE MODEL name",
     "EVALUATE MODEL": "EVALUATE MODEL name [ON (SELECT ...) | ON table]",
     "EXPLAIN MODEL": "EXPLAIN MODEL name                     -- feature importance",

@@ -13,9 +13,18 @@ from sqlml.errors import UnknownOptionError, UnsupportedError, close_matches
 
 from .option_ranges import OWN, check_hyperparameter, checked
 
-# OPTIONS that steer sqlml itself rather than the algorithm.
-RESERVED_OPTIONS = ("test_size", "seed", "max_rows", "time_budget", "trials", "search")
-_SEARCH_OPTIONS = ("time_budget", "trials", "search")
+# OPTIONS that steer sqlml itself rather than the algorithm (the last six: search.py).
+RESERVED_OPTIONS = (
+    "test_size",
+    "seed",
+    "max_rows",
+    "search",
+    "trials",
+    "time_budget",
+    "metric",
+    "cv",
+    "parallel_trials",
+)
 
 
 def _lightgbm(task: str) -> Callable[..., Any]:
@@ -209,10 +218,4 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
         if k in RESERVED_OPTIONS
     }
     hyper = {k: v for k, v in options.items() if k not in RESERVED_OPTIONS}
-    searched = [k for k, v in hyper.items() if isinstance(v, list)]
-    if searched or any(k in own for k in _SEARCH_OPTIONS):
-        raise UnsupportedError(
-            "hyperparameter search (list values, search, trials, time_budget) is not available "
-            "yet; give each option a single value"
-        )
     return own, hyper

@@ -22,9 +22,9 @@ from sqlml.errors import (
     close_matches,
 )
 
-from . import metrics
+from . import metrics, search
 from . import training_facts as facts
-from .algorithms import algorithm, check_natively, split_options
+from .algorithms import ALGORITHMS, Algorithm, algorithm, check_natively, split_options
 from .convert import to_onnx
 from .features import Feature, kind_of
 from .naming import matching_column
@@ -123,8 +123,10 @@ def _noop(_: str) -> None:
 def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) -> TrainedModel:
     clock = _Clock()
     own, hyperparameters = split_options(request.options)
-    algo = algorithm(request.algorithm)
-    hyperparameters = algo.named(hyperparameters)
+    searching = search.wanted(own, hyperparameters, request.algorithm)
+    algo = None if searching else algorithm(request.algorithm)
+    if algo is not None:
+        hyperparameters = algo.named(hyperparameters)
     test_size = float(own.get("test_size", DEFAULT_TEST_SIZE))
     seed = int(own.get("seed", DEFAULT_SEED))
 
@@ -145,29 +147,26 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     clock.lap("prepare")
 
     train_idx, test_idx = _split(len(y), y if task == "classification" else None, test_size, seed)
-    estimator = algo.estimator(task, hyperparameters, seed)
     training = frame.iloc[train_idx]
-    pipeline = fitting_pipeline(features, algo, estimator, training)
-    progress(f"training {algo.name} ({task}) on {len(train_idx):,} rows, {len(features)} features")
-    fit_params = {}
-    if algo.name == "lightgbm":
-        fit_params["model__callbacks"] = [_lightgbm_progress(progress)]
-    try:
-        if algo.name == "lightgbm" and hyperparameters:
-            check_natively(estimator, task)
-        pipeline.fit(training, y[train_idx], **fit_params)
-    except Exception as error:  # scikit-learn: ValueError/TypeError; LightGBM: its own
-        rejected = isinstance(error, ValueError | TypeError) or (
-            type(error).__name__ == "LightGBMError"
+    searched: dict[str, Any] = {}
+    if algo is None:
+        algo, hyperparameters, pipeline, searched = _search(
+            own,
+            hyperparameters,
+            request.algorithm,
+            task,
+            len(classes or []),
+            training,
+            y[train_idx],
+            features,
+            seed,
+            progress,
         )
-        if not hyperparameters or not rejected:
-            raise
-        given = ", ".join(f"{k} = {v!r}" for k, v in hyperparameters.items())
-        # LightGBM's checks name the C++ file and line they are in: not the user's business.
-        reason = re.sub(r" at \S+\.cpp, line \d+ ?\.?", "", str(error)).strip()
-        raise UnknownOptionError(
-            f"USING {algo.name} rejected OPTIONS ({given}): {reason}"
-        ) from error
+        clock.lap("search")
+    if not searched or searched["search"]["refit"]:
+        pipeline = _fit(
+            algo, hyperparameters, task, seed, features, training, y[train_idx], progress
+        )
     if algo.name == "lightgbm":
         from .lightgbm_thresholds import round_thresholds_down_to_float32
 
@@ -189,6 +188,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         "rows_train": len(train_idx),
         "rows_test": len(test_idx),
         "annotations": request.annotations,
+        **searched,
     }
     onnx = to_onnx(pipeline, features, {"sqlml.task": task, "sqlml.target": request.target})
     clock.lap("convert")
@@ -227,6 +227,79 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     }
     metadata["timings"] = clock.laps
     return TrainedModel(onnx=onnx, metadata=metadata)
+
+
+def _fit(
+    algo: Algorithm,
+    hyperparameters: dict[str, Any],
+    task: str,
+    seed: int,
+    features: list[Feature],
+    training: Any,
+    y: np.ndarray,
+    progress: Progress,
+) -> Any:
+    """The algorithm's pipeline fitted on the training rows, a refused option told as the
+    user's (USING x rejected OPTIONS (...): why)."""
+    estimator = algo.estimator(task, hyperparameters, seed)
+    pipeline = fitting_pipeline(features, algo, estimator, training)
+    progress(f"training {algo.name} ({task}) on {len(y):,} rows, {len(features)} features")
+    fit_params = {}
+    if algo.name == "lightgbm":
+        fit_params["model__callbacks"] = [_lightgbm_progress(progress)]
+    try:
+        if algo.name == "lightgbm" and hyperparameters:
+            check_natively(estimator, task)
+        pipeline.fit(training, y, **fit_params)
+    except Exception as error:  # scikit-learn: ValueError/TypeError; LightGBM: its own
+        rejected = isinstance(error, ValueError | TypeError) or (
+            type(error).__name__ == "LightGBMError"
+        )
+        if not hyperparameters or not rejected:
+            raise
+        given = ", ".join(f"{k} = {v!r}" for k, v in hyperparameters.items())
+        # LightGBM's checks name the C++ file and line they are in: not the user's business.
+        reason = re.sub(r" at \S+\.cpp, line \d+ ?\.?", "", str(error)).strip()
+        raise UnknownOptionError(
+            f"USING {algo.name} rejected OPTIONS ({given}): {reason}"
+        ) from error
+    return pipeline
+
+
+def _search(
+    own: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    algorithm_name: str,
+    task: str,
+    n_classes: int,
+    training: Any,
+    y: np.ndarray,
+    features: list[Feature],
+    seed: int,
+    progress: Progress,
+) -> tuple[Algorithm, dict[str, Any], Any, dict[str, Any]]:
+    """The best trial's algorithm, hyperparameters and fitted pipeline, and what the
+    catalog keeps of the search (its trials; whether the model is refit on every training
+    row, which it is unless the budget has no time left for it)."""
+    started = time.monotonic()
+    plan = search.plan(own, hyperparameters, algorithm_name, task, n_classes)
+    names = ", ".join(c.algo.name for c in plan.candidates)
+    budget = "" if plan.budget is None else f" within {plan.budget:g} s"
+    progress(f"searching {names} by {plan.method}, {plan.metric} on validation{budget}")
+    outcome = search.run(plan, training, y, features, task, seed, progress)
+    best = outcome.best
+    folds = plan.cv or 1
+    refit_seconds = best.seconds / folds * 1.25
+    left = None if plan.budget is None else plan.budget - (time.monotonic() - started)
+    refit = best.pipeline is None or left is None or refit_seconds <= left
+    progress(
+        f"trial {best.trial_id} ({best.algorithm}) is the best: {plan.metric} {best.value:.4f}"
+    )
+    kept = {
+        "trials": [t.to_json(plan.metric) for t in outcome.trials],
+        "search": {**outcome.summary, "refit": refit},
+    }
+    return ALGORITHMS[best.algorithm], best.hyperparameters, best.pipeline, kept
 
 
 def check_columns(columns: list[str], request: TrainRequest) -> None:

@@ -52,6 +52,12 @@ class ShowModelVersions(MLStatement):
     arg_types = {"this": True}
 
 
+class ShowTrials(MLStatement):
+    """SHOW TRIALS m: the trials of the search that trained the version in use."""
+
+    arg_types = {"this": True}
+
+
 class DescribeModel(MLStatement):
     arg_types = {"this": True}
 

@@ -23,6 +23,7 @@ ML_TABLE_FUNCTIONS = frozenset(
         "FEATURE_INFO",
         "CONFUSION_MATRIX",
         "ROC_CURVE",
+        "TRIAL_INFO",
         "EXPLAIN_PREDICT",  # recognised, to say it is not available
     }
 )

@@ -142,6 +142,8 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
             return ml.ShowFeatureTables(where=self._parse_ml_show_filter())
         if self._match_text_seq("MODELS"):
             return ml.ShowModels(where=self._parse_ml_show_filter())
+        if self._match_text_seq("TRIALS"):
+            return ml.ShowTrials(this=self._parse_model_name())
         if not self._match_text_seq("MODEL"):
             return None
         if self._match_text_seq("VERSIONS"):  # a model named versions is quoted: "versions"

@@ -52,9 +52,31 @@ def literal_value(node: exp.Expr | None) -> Any:
         return None
     if isinstance(node, (exp.Array, exp.Tuple)):
         return [literal_value(e) for e in node.expressions]
+    if isinstance(node, exp.GenerateSeries):  # DuckDB's dialect reads RANGE(...) as this
+        ends = [node.args.get("start"), node.args.get("end"), node.args.get("step")]
+        return _search_range([e for e in ends if e is not None])
+    if isinstance(node, exp.Anonymous) and node.name.upper() in ("RANGE", "HPARAM_RANGE"):
+        return _search_range(node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "HPARAM_CANDIDATES":
+        (candidates,) = node.expressions
+        return literal_value(candidates)
     if isinstance(node, (exp.Column, exp.Identifier, exp.Var)) and not isinstance(node, exp.Star):
         return node.name
     raise TypeError(f"{node.sql()} is not a literal value")
+
+
+def _search_range(ends: list[exp.Expr]) -> dict[str, Any]:
+    """RANGE(lo, hi [, LOG | LINEAR]) (BigQuery: HPARAM_RANGE(lo, hi)): a dimension of a
+    hyperparameter search, as the training request carries it."""
+    if len(ends) not in (2, 3):
+        raise TypeError("RANGE takes (lo, hi) or (lo, hi, LOG)")
+    scale = literal_value(ends[2]) if len(ends) == 3 else "LINEAR"
+    if not isinstance(scale, str) or scale.upper() not in ("LOG", "LINEAR"):
+        raise TypeError("the third argument of RANGE is LOG or LINEAR")
+    return {
+        "range": [literal_value(ends[0]), literal_value(ends[1])],
+        "log": scale.upper() == "LOG",
+    }
 
 
 class GrammarPieces(_ParserBase):

@@ -63,16 +63,21 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         clauses.annotations["features"] = used
     for notice in clauses.notices:
         session.notice(notice)
-    algorithm = udfs.algorithms.algorithm(clauses.algorithm or DEFAULT_ALGORITHM)
-    _, hyperparameters = udfs.algorithms.split_options(clauses.options)
-    algorithm.check_options(hyperparameters)
+    algorithm = clauses.algorithm or DEFAULT_ALGORITHM
+    own, hyperparameters = udfs.algorithms.split_options(clauses.options)
+    # Checked before any row is read: the search (what does not depend on the task), or
+    # the algorithm's options.
+    if udfs.search.wanted(own, hyperparameters, algorithm):
+        udfs.search.plan(own, hyperparameters, algorithm, clauses.task)
+    else:
+        udfs.algorithms.algorithm(algorithm).check_options(hyperparameters)
     function_name = node.args.get("function")
     if function_name:
         _check_function_name(session, name, function_name)
 
     request = udfs.train.TrainRequest(
         target=clauses.target,
-        algorithm=algorithm.name,
+        algorithm=algorithm,
         task=clauses.task,
         options=clauses.options,
         annotations=clauses.annotations,

@@ -116,6 +116,41 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def trials(model: udfs.catalog.ModelVersion) -> list[dict[str, Any]]:
+    """The trials of the search that trained this version (SHOW TRIALS, ML.TRIAL_INFO)."""
+    found = model.metadata.get("trials")
+    if not found:
+        raise UnsupportedError(
+            f"model {model.name} version {model.version} was trained without a search, so "
+            "it has no trials: OPTIONS (search = ..., trials = ...), a list or RANGE value, "
+            "or USING auto search"
+        )
+    return list(found)
+
+
+def show_trials(node: ml.ShowTrials, session: Session) -> Result:
+    columns = {
+        "trial_id": pa.int32(),
+        "algorithm": pa.string(),
+        "hyperparameters": pa.string(),
+        "metric": pa.string(),
+        "value": pa.float64(),
+        "eval_loss": pa.float64(),
+        "seconds": pa.float64(),
+        "status": pa.string(),
+        "error_message": pa.string(),
+        "is_optimal": pa.bool_(),
+    }
+    rows = [
+        [
+            trial[c] if c != "hyperparameters" else json.dumps(trial[c], sort_keys=True)
+            for c in columns
+        ]
+        for trial in trials(session.backend.catalog.get(node.this))
+    ]
+    return ArrowResult.from_rows(columns, rows)
+
+
 def show_versions(node: ml.ShowModelVersions, session: Session) -> Result:
     catalog = session.backend.catalog
     catalog.get(node.this)

@@ -1,5 +1,6 @@
 """BigQuery ML's table functions answered from the catalog: ML.EVALUATE, ML.FEATURE_IMPORTANCE,
-ML.GLOBAL_EXPLAIN, ML.TRAINING_INFO, ML.FEATURE_INFO, ML.CONFUSION_MATRIX and ML.ROC_CURVE.
+ML.GLOBAL_EXPLAIN, ML.TRAINING_INFO, ML.FEATURE_INFO, ML.CONFUSION_MATRIX, ML.ROC_CURVE and
+ML.TRIAL_INFO.
 
 Without input rows they read what training kept (hold-out metrics, confusion matrix and ROC
 curve, importances, feature statistics); with input rows they score them through the engine
@@ -20,7 +21,7 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, UnknownOptionError, UnsupportedError
-from sqlml.models.manage import model_metrics
+from sqlml.models.manage import model_metrics, trials
 from sqlml.models.rows import model_rows
 from sqlml.result import ArrowResult
 from sqlml.session import Session
@@ -232,6 +233,37 @@ def _roc_curve(
     return ArrowResult.from_rows(columns, [[point[c] for c in columns] for point in points])
 
 
+def _trial_info(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
+    """BigQuery's columns; hyperparameters and the evaluation metrics as JSON text (BigQuery
+    gives STRUCTs), status in BigQuery's capitals. training_loss is not measured per trial."""
+    columns = {
+        "trial_id": pa.int64(),
+        "hyperparameters": pa.string(),
+        "hparam_tuning_evaluation_metrics": pa.string(),
+        "training_loss": pa.float64(),
+        "eval_loss": pa.float64(),
+        "status": pa.string(),
+        "error_message": pa.string(),
+        "is_optimal": pa.bool_(),
+    }
+    rows = [
+        [
+            trial["trial_id"],
+            json.dumps({"algorithm": trial["algorithm"], **trial["hyperparameters"]}),
+            json.dumps({trial["metric"]: trial["value"]}),
+            None,
+            trial["eval_loss"],
+            trial["status"].upper(),
+            trial["error_message"],
+            trial["is_optimal"],
+        ]
+        for trial in trials(model)
+    ]
+    return ArrowResult.from_rows(columns, rows)
+
+
 _HANDLERS: dict[str, Callable[[ml.MLTableFunction, Any, Session], ArrowResult]] = {
     "EVALUATE": _evaluate,
     "FEATURE_IMPORTANCE": _feature_importance,
@@ -240,6 +272,7 @@ _HANDLERS: dict[str, Callable[[ml.MLTableFunction, Any, Session], ArrowResult]] 
     "FEATURE_INFO": _feature_info,
     "CONFUSION_MATRIX": _confusion_matrix,
     "ROC_CURVE": _roc_curve,
+    "TRIAL_INFO": _trial_info,
 }
 _TAKES_ROWS = {"EVALUATE", "CONFUSION_MATRIX", "ROC_CURVE"}
 

@@ -1,0 +1,166 @@
+"""Hyperparameter search and USING auto (SQL.md section 6): candidates and RANGE values,
+random / grid / bayes, the validation metric, cv, the time budget, every trial recorded
+(SHOW TRIALS, ML.TRIAL_INFO), and the errors of a search that cannot be run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+import sqlml
+
+SMALL = "n_estimators = 20, n_jobs = 1"
+
+
+def trials(con: sqlml.Connection, model: str) -> list[dict]:
+    cursor = con.execute(f"SHOW TRIALS {model}")
+    names = [column[0] for column in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def test_a_random_search_records_every_trial_and_keeps_the_best(con, breast_cancer):
+    con.execute(
+        "CREATE MODEL tumour TARGET diagnosis OPTIONS (num_leaves = [7, 15, 31], "
+        f"learning_rate = RANGE(0.02, 0.3, LOG), trials = 5, {SMALL}) FROM breast_cancer"
+    )
+    found = trials(con, "tumour")
+    assert [t["trial_id"] for t in found] == [1, 2, 3, 4, 5]
+    assert all(t["status"] == "succeeded" and t["metric"] == "roc_auc" for t in found)
+    for trial in found:
+        params = json.loads(trial["hyperparameters"])
+        assert params["num_leaves"] in (7, 15, 31)
+        assert 0.02 <= params["learning_rate"] <= 0.3
+        assert params["n_estimators"] == 20  # a fixed option stays fixed
+    (best,) = [t for t in found if t["is_optimal"]]
+    assert best["value"] == max(t["value"] for t in found)
+    # The model in use is the best trial's; its stored metrics are the hold-out rows'.
+    described = dict(con.execute("SHOW MODEL tumour").fetchall())
+    assert "roc_auc" in json.dumps(described)
+    chosen = json.loads(best["hyperparameters"])
+    model = con.backend.catalog.get("tumour")
+    assert model.metadata["hyperparameters"]["num_leaves"] == chosen["num_leaves"]
+    assert model.metadata["rows_test"] > 0 and model.metadata["search"]["method"] == "random"
+    assert len(con.execute("SELECT PREDICT(tumour, *) FROM breast_cancer").fetchall()) == 569
+
+
+def test_ml_trial_info_has_bigquerys_columns(con, breast_cancer):
+    con.execute(
+        f"CREATE MODEL tumour TARGET diagnosis OPTIONS (num_leaves = [7, 31], trials = 2, {SMALL})"
+        " FROM breast_cancer"
+    )
+    cursor = con.execute("SELECT * FROM ML.TRIAL_INFO(MODEL tumour) ORDER BY trial_id")
+    assert [c[0] for c in cursor.description or []] == [
+        "trial_id",
+        "hyperparameters",
+        "hparam_tuning_evaluation_metrics",
+        "training_loss",
+        "eval_loss",
+        "status",
+        "error_message",
+        "is_optimal",
+    ]
+    rows = cursor.fetchall()
+    assert [row[0] for row in rows] == [1, 2]
+    assert {row[5] for row in rows} == {"SUCCEEDED"} and sum(row[7] for row in rows) == 1
+    assert set(json.loads(rows[0][2])) == {"roc_auc"} and rows[0][4] > 0
+
+
+def test_a_grid_search_tries_every_combination_once(con, diabetes):
+    con.execute(
+        "CREATE MODEL progress TARGET progression OPTIONS (search = 'grid', "
+        f"num_leaves = [7, 15], min_child_samples = [5, 10, 20], {SMALL}) FROM diabetes"
+    )
+    found = trials(con, "progress")
+    combinations = {
+        (p["num_leaves"], p["min_child_samples"])
+        for p in (json.loads(t["hyperparameters"]) for t in found)
+    }
+    assert combinations == set(itertools.product([7, 15], [5, 10, 20]))
+    assert len(found) == 6 and {t["metric"] for t in found} == {"r2"}
+
+
+def test_a_metric_to_minimise_keeps_the_lowest(con, wine):
+    con.execute(
+        "CREATE MODEL grapes TARGET cultivar OPTIONS (metric = 'log_loss', "
+        f"num_leaves = RANGE(4, 32), trials = 4, {SMALL}) FROM wine"
+    )
+    found = trials(con, "grapes")
+    (best,) = [t for t in found if t["is_optimal"]]
+    assert best["value"] == min(t["value"] for t in found)
+    assert all(4 <= json.loads(t["hyperparameters"])["num_leaves"] <= 32 for t in found)
+
+
+def test_cross_validation_scores_each_trial_over_the_folds_and_refits(con, diabetes):
+    con.execute(
+        "CREATE MODEL progress TARGET progression USING random_forest OPTIONS (cv = 3, "
+        "max_depth = [3, 6], n_estimators = 20) FROM diabetes"
+    )
+    search = con.backend.catalog.get("progress").metadata["search"]
+    assert search["validation"] == "cv 3" and search["refit"] is True
+    assert search["trials"] == 20 or len(trials(con, "progress")) == search["trials"]
+
+
+def test_using_auto_tries_each_algorithm_first_and_keeps_the_best(con, breast_cancer):
+    con.execute(
+        "CREATE MODEL tumour TARGET diagnosis USING auto OPTIONS (trials = 6) FROM breast_cancer"
+    )
+    found = trials(con, "tumour")
+    assert [t["algorithm"] for t in found[:4]] == [
+        "lightgbm",
+        "random_forest",
+        "logistic_regression",
+        "mlp",
+    ]
+    assert all(json.loads(t["hyperparameters"]) == {} for t in found[:4])  # their defaults
+    (best,) = [t for t in found if t["is_optimal"]]
+    shown = con.execute("SHOW MODELS").fetchall()
+    assert shown[0][3] == best["algorithm"]
+    assert best["value"] >= found[0]["value"]  # never worse than default LightGBM
+
+
+def test_a_time_budget_stops_the_search(con, breast_cancer):
+    con.execute(
+        "CREATE MODEL tumour TARGET diagnosis USING auto OPTIONS (time_budget = 3) "
+        "FROM breast_cancer"
+    )
+    search = con.backend.catalog.get("tumour").metadata["search"]
+    assert search["time_budget"] == 3 and search["trials"] >= 1
+    # The deadline holds inside a trial; a little slack for the trial's own checks.
+    assert search["seconds"] < 3 + 2
+    statuses = {t["status"] for t in trials(con, "tumour")}
+    assert statuses <= {"succeeded", "stopped", "failed"} and "succeeded" in statuses
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("num_leafs = [7, 15]", r"unknown option 'num_leafs'.*Did you mean: num_leaves"),
+        ("num_leaves = []", r"num_leaves = \[\] has no candidates"),
+        ("learning_rate = RANGE(0.3, 0.1)", r"needs lo < hi"),
+        ("learning_rate = RANGE(0, 0.3, LOG)", r"with LOG needs lo > 0"),
+        ("num_leaves = [7, 15], trials = 0", r"trials"),
+        ("search = 'genetic'", r"not a search method"),
+        ("search = 'grid', learning_rate = RANGE(0.01, 0.3)", r"'grid' needs candidate lists"),
+        ("metric = 'rmse', num_leaves = [7, 15]", r"metric = 'rmse' does not fit"),
+        ("time_budget = 0.001, num_leaves = [7, 15]", r"ended before any trial finished"),
+    ],
+)
+def test_a_search_that_cannot_run_fails_and_stores_nothing(con, breast_cancer, options, message):
+    with pytest.raises(sqlml.SqlmlError, match=message):
+        con.execute(f"CREATE MODEL tumour TARGET diagnosis OPTIONS ({options}) FROM breast_cancer")
+    assert con.execute("SHOW MODELS").fetchall() == []
+
+
+def test_using_auto_takes_no_hyperparameters(con, breast_cancer):
+    with pytest.raises(sqlml.UnknownOptionError, match="USING auto chooses"):
+        con.execute(
+            "CREATE MODEL t TARGET diagnosis USING auto OPTIONS (num_leaves = 7) FROM breast_cancer"
+        )
+
+
+def test_show_trials_of_a_model_trained_without_a_search(con, breast_cancer):
+    con.execute(f"CREATE MODEL tumour TARGET diagnosis OPTIONS ({SMALL}) FROM breast_cancer")
+    with pytest.raises(sqlml.UnsupportedError, match="without a search"):
+        con.execute("SHOW TRIALS tumour")
