@@ -37,6 +37,7 @@ METHODS = ("random", "grid", "bayes")
 AUTO = "auto"
 VALIDATION_SIZE = 0.2  # of the training rows, when there is no cv
 DEFAULT_TRIALS = 20
+AUTO_TRIALS = 12  # USING auto without trials or time_budget: each algorithm's defaults, then 8
 TRIALS_WITH_A_BUDGET = 1000  # a time_budget without trials searches until the deadline
 MINIMISED = {"log_loss", "rmse", "mae", "davies_bouldin_index"}
 
@@ -232,8 +233,10 @@ def plan(
         trials = int(checked("trials", trials, _range(int, 1, 100_000)))
     elif method == "grid":
         trials = math.prod(len(_grid_values(k, d)) for k, d in candidates[0].space.items())
+    elif budget is not None:
+        trials = TRIALS_WITH_A_BUDGET
     else:
-        trials = TRIALS_WITH_A_BUDGET if budget is not None else DEFAULT_TRIALS
+        trials = AUTO_TRIALS if algorithm_name == AUTO else DEFAULT_TRIALS
     return Plan(method, trials, budget, metric, cv, parallel, candidates)
 
 

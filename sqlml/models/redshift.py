@@ -15,14 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlml._udfs_loader import udfs
 from sqlml.errors import SqlmlSyntaxError, UnknownOptionError, UnsupportedError, close_matches
 from sqlml.models.forms import Translated, mixed_forms, to_number
 from sqlml.models.redshift_checks import check_function_types, check_task, query_column
 from sqlml.session import Query, Session
 
-AUTO_NOTICE = (
-    "AUTO ON: sqlml has no automatic model search yet; trained lightgbm (gradient-boosted trees)"
-)
+# SageMaker Autopilot's metrics (AUTO ON's OBJECTIVE) → the metric sqlml's search optimises.
+AUTOPILOT_METRICS = {
+    "mse": "rmse",
+    "accuracy": "accuracy",
+    "f1": "f1",
+    "f1macro": "f1",
+    "auc": "roc_auc",
+}
 
 # MODEL_TYPE → sqlml's algorithm; LINEAR_LEARNER's depends on the task.
 MODEL_TYPES = {"XGBOOST": "lightgbm", "LINEAR_LEARNER": None, "MLP": "mlp"}
@@ -45,7 +51,7 @@ class Objective:
 
 
 _NO_EQUIVALENT = "sqlml has no equivalent loss"
-_METRIC_NOTE = "sqlml does not optimise a chosen metric; it reports every metric (EVALUATE MODEL)"
+_METRIC_NOTE = "AUTO OFF trains once, with no search to steer; every metric is reported"
 OBJECTIVES = {
     # XGBoost's objectives (AUTO OFF)
     "reg:squarederror": Objective("regression", None),
@@ -168,7 +174,7 @@ IGNORED_SETTINGS = {
     "KMS_KEY_ID": "sqlml keeps training data and models in the database",
     "S3_GARBAGE_COLLECT": "sqlml keeps training data and models in the database",
     "TAGS": "sqlml has no SageMaker jobs to tag",
-    "MAX_RUNTIME": "it bounds the automatic model search, which sqlml does not have yet",
+    "MAX_RUNTIME": "it bounds the automatic model search, and AUTO OFF has none",
     "MAX_BATCH_ROWS": "sqlml predicts in its own batches",
 }
 SETTINGS = (*IGNORED_SETTINGS, "MAX_CELLS")
@@ -186,17 +192,23 @@ def from_redshift(clauses: dict[str, Any], session: Session, query: Query | None
     translated = Translated(target=target, algorithm=None, task=None)
     model_type = _model_type(redshift, translated)
     task, classes = _task(redshift)
-    needs_task = task is None and MODEL_TYPES[model_type] is None  # LINEAR_LEARNER
+    needs_task = task is None and model_type == "LINEAR_LEARNER"
     if needs_task or classes is not None or task == "regression":
         typed = (target, dict(columns)[target])
         task = check_task(session, query, typed, redshift, task, classes)
     translated.task = task
-    translated.algorithm = MODEL_TYPES[model_type] or (
-        "logistic_regression" if task == "classification" else "linear_regression"
-    )
-    _objective(redshift, translated)
+    searching = redshift.get("auto", model_type == "AUTO") is not False
+    if model_type == "AUTO":
+        translated.algorithm = "auto"
+    else:
+        translated.algorithm = MODEL_TYPES[model_type] or (
+            "logistic_regression" if task == "classification" else "linear_regression"
+        )
+    _objective(redshift, translated, searching)
     _hyperparameters(redshift, model_type, translated)
-    _settings(redshift, len(columns), translated)
+    if searching and model_type != "AUTO":  # Autopilot within one model type
+        _search_the_model_type(translated)
+    _settings(redshift, len(columns), translated, searching)
     if "function_types" in redshift:
         check_function_types(clauses["function"], redshift["function_types"], columns, target)
     for clause, why in (
@@ -233,8 +245,7 @@ def _model_type(redshift: dict[str, Any], translated: Translated) -> str:
     if given is None:
         if redshift.get("auto") is False:
             raise SqlmlSyntaxError("AUTO OFF needs MODEL_TYPE XGBOOST, LINEAR_LEARNER or MLP")
-        translated.notices.append(AUTO_NOTICE)
-        return "XGBOOST"
+        return "AUTO"  # Autopilot: sqlml's USING auto
     name = str(given).upper()
     if name in UNSUPERVISED:
         raise UnsupportedError(
@@ -245,11 +256,6 @@ def _model_type(redshift: dict[str, Any], translated: Translated) -> str:
         raise UnknownOptionError(
             f"MODEL_TYPE: unknown {name!r}.{close_matches(name, MODEL_TYPES)}"
             f" Known: {', '.join(MODEL_TYPES)}"
-        )
-    if redshift.get("auto") is True:
-        translated.notices.append(
-            f"AUTO ON: sqlml has no automatic search yet; trained MODEL_TYPE {name} once, "
-            "with the given hyperparameters"
         )
     return name
 
@@ -292,12 +298,15 @@ def _task(redshift: dict[str, Any]) -> tuple[str | None, int | None]:
     return task, classes if classes is not None else objective.classes
 
 
-def _objective(redshift: dict[str, Any], translated: Translated) -> None:
+def _objective(redshift: dict[str, Any], translated: Translated, searching: bool) -> None:
     objective = _objective_of(redshift)
     if objective is None:
         return
     written = redshift["objective"]
-    if objective.note:
+    metric = AUTOPILOT_METRICS.get(str(written).lower())
+    if metric is not None and searching:
+        translated.options["metric"] = metric
+    elif objective.note:
         translated.notices.append(f"OBJECTIVE {written!r} is ignored: {objective.note}")
     elif objective.lightgbm:
         if translated.algorithm == "lightgbm":
@@ -328,9 +337,26 @@ def _hyperparameters(redshift: dict[str, Any], model_type: str, translated: Tran
             translated.options["subsample_freq"] = 1  # LightGBM only bags with a frequency
 
 
-def _settings(redshift: dict[str, Any], n_columns: int, translated: Translated) -> None:
+def _search_the_model_type(translated: Translated) -> None:
+    """AUTO ON with a MODEL_TYPE: a search of that algorithm over the space USING auto gives
+    it, the HYPERPARAMETERS the statement sets staying fixed."""
+    space = udfs.search.AUTO_SPACES.get(translated.algorithm or "", {})
+    for name, dimension in space.items():
+        if name not in translated.options:
+            translated.options[name] = (
+                dimension.to_json() if isinstance(dimension, udfs.search.Span) else dimension
+            )
+    translated.options.setdefault("search", "bayes")
+
+
+def _settings(
+    redshift: dict[str, Any], n_columns: int, translated: Translated, searching: bool
+) -> None:
     for name, value in (redshift.get("settings") or {}).items():
-        if name == "MAX_CELLS":
+        if name == "MAX_RUNTIME" and searching:
+            budget = to_number(value, float, "SETTINGS MAX_RUNTIME")
+            translated.options["time_budget"] = budget
+        elif name == "MAX_CELLS":
             # Redshift counts cells (rows x columns); sqlml's max_rows counts rows.
             cells = to_number(value, int, "SETTINGS MAX_CELLS")
             translated.options["max_rows"] = max(1, int(cells) // n_columns)
@@ -349,4 +375,6 @@ def _annotation(redshift: dict[str, Any], model_type: str, query_sql: str) -> di
     """The statement's Redshift clauses as written, for SHOW MODEL."""
     kept = {k: v for k, v in redshift.items() if k != "auto"}
     auto = redshift.get("auto", "model_type" not in redshift)
-    return {**kept, "model_type": model_type, "auto": "ON" if auto else "OFF", "query": query_sql}
+    if model_type != "AUTO":  # else SHOW MODEL shows the algorithm the search chose
+        kept["model_type"] = model_type
+    return {**kept, "auto": "ON" if auto else "OFF", "query": query_sql}

@@ -156,10 +156,13 @@ def test_churn_tutorial_trains_predicts_and_shows_the_model(redshift):
     with pytest.warns(SqlmlNotice) as notices:
         summary = one(redshift, TUTORIAL_CREATE)
     said = " | ".join(str(n.message) for n in notices)
-    assert "AUTO ON: sqlml has no automatic model search yet; trained lightgbm" in said
     assert "IAM_ROLE is accepted and ignored" in said
     assert "SETTINGS S3_BUCKET is accepted and ignored" in said
-    assert (summary["task"], summary["algorithm"]) == ("classification", "lightgbm")
+    # AUTO ON (the default without MODEL_TYPE) is USING auto: 12 trials without MAX_RUNTIME.
+    trials = redshift.execute("SHOW TRIALS customer_churn_auto_model").fetchall()
+    assert len(trials) == 12 and sum(t[-1] for t in trials) == 1
+    chosen = next(t[1] for t in trials if t[-1])
+    assert (summary["task"], summary["algorithm"]) == ("classification", chosen)
     assert summary["metric_value"] > 0.85  # roc_auc on the hold-out; chance is 0.5
 
     facts = show_model(redshift, "customer_churn_auto_model")
@@ -170,7 +173,7 @@ def test_churn_tutorial_trains_predicts_and_shows_the_model(redshift):
     )
     assert len(facts["Function Parameter Types"].split(", ")) == 5
     assert facts["Target Column"] == "churn"
-    assert (facts["Model Type"], facts["AUTO"]) == ("xgboost", "ON")
+    assert (facts["Model Type"], facts["AUTO"]) == (chosen, "ON")
     assert facts["Problem Type"] == "BinaryClassification"
     assert facts["IAM Role"] == "default"
     assert facts["S3 Bucket"] == "<your-s3-bucket>"
@@ -201,7 +204,9 @@ def test_churn_tutorial_trains_predicts_and_shows_the_model(redshift):
     trained_on = scalar(
         redshift, "SELECT COUNT(*) FROM customer_activity WHERE record_date < '2020-01-01'"
     )
-    assert len(misses) < 0.1 * trained_on
+    # USING auto chooses on a validation split, not on these rows: a few more misses than
+    # a model fitted to all of them may make.
+    assert len(misses) < 0.15 * trained_on
     assert all(r["churn"] != r["predicted"] for r in misses)
 
     redshift.execute("DROP MODEL customer_churn_auto_model")
@@ -323,23 +328,26 @@ def test_automl_objective_and_ignored_clauses_are_each_said(con, activity):
             "IAM_ROLE 'arn:aws:iam::123456789012:role/RedshiftML' AUTO ON MODEL_TYPE XGBOOST "
             "OBJECTIVE 'F1' PREPROCESSORS '[]' HYPERPARAMETERS DEFAULT EXCEPT (NUM_ROUND '10') "
             "SETTINGS (S3_BUCKET 'bucket', KMS_KEY_ID 'key', S3_GARBAGE_COLLECT OFF, "
-            "MAX_RUNTIME 1800)"
+            "MAX_RUNTIME 4)"
         )
     said = [str(n.message) for n in notices]
     for expected in (
-        "AUTO ON: sqlml has no automatic search yet; trained MODEL_TYPE XGBOOST once",
-        "OBJECTIVE 'F1' is ignored: sqlml does not optimise a chosen metric; it reports every",
         "IAM_ROLE is accepted and ignored",
         "PREPROCESSORS is accepted and ignored",
         "SETTINGS S3_BUCKET is accepted and ignored",
         "SETTINGS KMS_KEY_ID is accepted and ignored",
         "SETTINGS S3_GARBAGE_COLLECT is accepted and ignored",
-        "SETTINGS MAX_RUNTIME is accepted and ignored: it bounds the automatic model search",
     ):
         assert any(s.startswith(expected) for s in said), (expected, said)
+    # AUTO ON with MODEL_TYPE XGBOOST: a search of LightGBM on F1 within MAX_RUNTIME, the
+    # HYPERPARAMETERS given staying fixed.
+    meta = con.backend.catalog.get("churn_f1").metadata
+    assert (meta["search"]["metric"], meta["search"]["time_budget"]) == ("f1", 4)
+    assert {t["algorithm"] for t in meta["trials"]} == {"lightgbm"}
+    assert {t["hyperparameters"]["n_estimators"] for t in meta["trials"]} == {10}
     shown = show_model(con, "churn_f1")
     assert shown["IAM Role"] == "arn:aws:iam::123456789012:role/RedshiftML"
-    assert shown["Max Runtime"] == "1800"
+    assert shown["Max Runtime"] == "4"
 
 
 def test_max_cells_bounds_the_rows_by_the_query_columns(con, activity):
