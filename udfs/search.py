@@ -12,7 +12,6 @@ training rows when the budget leaves time for it.
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -597,8 +596,3 @@ def _no_trial_finished(search: Plan, trials: list[Trial]) -> UnknownOptionError:
         f"every trial of the search failed; trial 1 ({failed.algorithm} with "
         f"{_plain(failed.hyperparameters)}) said: {failed.error}"
     )
-
-
-def median_seconds(trials: list[Trial]) -> float:
-    done = [t.seconds for t in trials if t.status == "succeeded"]
-    return statistics.median(done) if done else 0.0
