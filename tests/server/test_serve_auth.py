@@ -12,6 +12,7 @@ import stat
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,9 +106,14 @@ def test_a_wrong_password_or_unknown_user_is_refused_alike(secured: Secured, use
     assert f'password authentication failed for user "{user}"' in str(refused.value)
     if refused.value.sqlstate is not None:
         assert refused.value.sqlstate == "28P01"
-    assert any(
-        f'password authentication failed for user "{user}"' in line for line in secured.served.log
-    )
+    # The server's log is read by a thread of this process: the line may come a moment after
+    # the client has its answer.
+    said = f'password authentication failed for user "{user}"'
+    for _ in range(100):
+        if any(said in line for line in secured.served.log):
+            break
+        time.sleep(0.05)
+    assert any(said in line for line in secured.served.log)
 
 
 def test_psql_logs_in_with_pgpassword(secured: Secured) -> None:
