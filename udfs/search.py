@@ -12,6 +12,7 @@ training rows when the budget leaves time for it.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from sqlml.errors import MissingExtraError, UnknownOptionError, close_matches
 from . import metrics
 from .algorithms import ALGORITHMS, Algorithm, algorithm
 from .features import Feature
-from .option_ranges import checked
+from .option_ranges import Range, checked
 from .preprocessing import fitting_pipeline
 
 Progress = Callable[[str], None]
@@ -209,11 +210,11 @@ def plan(
         )
     cv = own.get("cv")
     if cv is not None:
-        cv = int(checked("cv", cv, _range(int, 2, 20)))
-    parallel = int(checked("parallel_trials", own.get("parallel_trials", 1), _range(int, 1, 64)))
+        cv = int(checked("cv", cv, Range(int, 2, 20)))
+    parallel = int(checked("parallel_trials", own.get("parallel_trials", 1), Range(int, 1, 64)))
     budget = own.get("time_budget")
     if budget is not None:
-        budget = float(checked("time_budget", budget, _range(float, 0, 86_400, low_open=True)))
+        budget = float(checked("time_budget", budget, Range(float, 0, 86_400, low_open=True)))
     if algorithm_name == AUTO:
         candidates = _auto_candidates(task or "classification", hyperparameters)
         if method == "grid":
@@ -229,7 +230,7 @@ def plan(
         candidates = [Candidate(algo, space, fixed)]
     trials = own.get("trials")
     if trials is not None:
-        trials = int(checked("trials", trials, _range(int, 1, 100_000)))
+        trials = int(checked("trials", trials, Range(int, 1, 100_000)))
     elif method == "grid":
         trials = math.prod(len(_grid_values(k, d)) for k, d in candidates[0].space.items())
     elif budget is not None:
@@ -349,7 +350,7 @@ def _score(
     values: list[float | None] = []
     losses: list[float | None] = []
     pipeline = None
-    threads = max(1, (_cores() // search.parallel))
+    threads = max(1, (os.cpu_count() or 1) // search.parallel)
     for fit_rows, check_rows in folds:
         pipeline = fit(
             algo, params, frame.iloc[fit_rows], y[fit_rows], features, task, seed, deadline, threads
@@ -558,18 +559,6 @@ def _example(dimension: Dimension) -> Any:
     if isinstance(dimension, Span):
         return int(dimension.low) if dimension.integer else dimension.low
     return dimension[0]
-
-
-def _range(kind: type, low: float, high: float, low_open: bool = False) -> Any:
-    from .option_ranges import Range
-
-    return Range(kind, low, high, low_open=low_open)
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1
 
 
 def _say(
