@@ -18,6 +18,9 @@ RESERVED_OPTIONS = (
     "test_size",
     "seed",
     "max_rows",
+    "split",
+    "split_column",
+    "class_weights",
     "search",
     "trials",
     "time_budget",
@@ -76,6 +79,11 @@ class Algorithm:
     defaults: dict[str, Any] = field(default_factory=dict)
     seed_parameter: str | None = "random_state"
     learns_missing: bool = False  # takes NaN as it is; otherwise the training median
+
+    @property
+    def weighs_classes(self) -> bool:
+        """Whether its classifier takes class_weight (OPTIONS class_weights)."""
+        return "classification" in self.tasks and "class_weight" in self._known()
 
     def _known(self) -> set[str]:
         known: set[str] = set()

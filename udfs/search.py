@@ -186,6 +186,7 @@ def plan(
     algorithm_name: str,
     task: str | None,
     n_classes: int = 2,
+    class_weight: dict[int, float] | str | None = None,
 ) -> Plan:
     """The search the options ask for, every value checked before anything is fitted (and,
     with ``task`` None, before the rows are read: what depends on the task is checked once
@@ -216,7 +217,7 @@ def plan(
     if budget is not None:
         budget = float(checked("time_budget", budget, Range(float, 0, 86_400, low_open=True)))
     if algorithm_name == AUTO:
-        candidates = _auto_candidates(task or "classification", hyperparameters)
+        candidates = _auto_candidates(task or "classification", hyperparameters, class_weight)
         if method == "grid":
             raise UnknownOptionError(
                 "USING auto searches with search = 'bayes' (the default) or 'random', not grid"
@@ -226,16 +227,26 @@ def plan(
         named = algo.named(hyperparameters)
         space = {k: _dimension(k, v) for k, v in named.items() if _is_dimension(v)}
         fixed = {k: v for k, v in named.items() if k not in space}
+        if class_weight is not None:
+            fixed["class_weight"] = weighed(algo, class_weight)
+        if not space:  # trials with nothing named to search: the algorithm's own space
+            if method == "grid":
+                raise UnknownOptionError(
+                    "search = 'grid' needs a candidate list to search: x = [a, b, ...]"
+                )
+            space = {k: d for k, d in AUTO_SPACES[algo.name].items() if k not in fixed}
         algo.check_options({**fixed, **{k: _example(d) for k, d in space.items()}})
         candidates = [Candidate(algo, space, fixed)]
     trials = own.get("trials")
     if trials is not None:
         trials = int(checked("trials", trials, Range(int, 1, 100_000)))
-    elif method == "grid":
+    if not any(c.space for c in candidates):  # nothing to vary: one trial says it all
+        trials = 1
+    elif trials is None and method == "grid":
         trials = math.prod(len(_grid_values(k, d)) for k, d in candidates[0].space.items())
-    elif budget is not None:
+    elif trials is None and budget is not None:
         trials = TRIALS_WITH_A_BUDGET
-    else:
+    elif trials is None:
         trials = AUTO_TRIALS if algorithm_name == AUTO else DEFAULT_TRIALS
     return Plan(method, trials, budget, metric, cv, parallel, candidates)
 
@@ -533,22 +544,45 @@ def _number(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _auto_candidates(task: str, hyperparameters: dict[str, Any]) -> list[Candidate]:
+def _auto_candidates(
+    task: str, hyperparameters: dict[str, Any], class_weight: dict[int, float] | str | None
+) -> list[Candidate]:
+    """Each algorithm of the task with its space; with class weights, those that can weigh
+    classes."""
     if hyperparameters:
         raise UnknownOptionError(
             f"USING auto chooses the algorithm and its hyperparameters itself; it takes no "
             f"hyperparameters ({', '.join(hyperparameters)}): name an algorithm to search it"
         )
-    return [Candidate(ALGORITHMS[name], AUTO_SPACES[name], {}) for name in AUTO_ALGORITHMS[task]]
+    algorithms = [ALGORITHMS[name] for name in AUTO_ALGORITHMS[task]]
+    if class_weight is None:
+        return [Candidate(a, AUTO_SPACES[a.name], {}) for a in algorithms]
+    fixed = {"class_weight": class_weight}
+    return [Candidate(a, AUTO_SPACES[a.name], fixed) for a in algorithms if a.weighs_classes]
+
+
+def weighed(algo: Algorithm, class_weight: dict[int, float] | str) -> dict[int, float] | str:
+    """The class weights, if the algorithm can weigh classes."""
+    if not algo.weighs_classes:
+        raise UnknownOptionError(
+            f"USING {algo.name} cannot weigh classes: class_weights is for "
+            f"{', '.join(a.name for a in ALGORITHMS.values() if a.weighs_classes)}"
+        )
+    return class_weight
 
 
 def _is_dimension(value: Any) -> bool:
-    return isinstance(value, list) or (isinstance(value, dict) and "range" in value)
+    """A list, or the dialect's mapping of RANGE(...) or HPARAM_CANDIDATES([...])."""
+    return isinstance(value, list) or (
+        isinstance(value, dict) and ("range" in value or "candidates" in value)
+    )
 
 
 def _dimension(name: str, value: Any) -> Dimension:
-    if isinstance(value, dict):
+    if isinstance(value, dict) and "range" in value:
         return span(name, value)
+    if isinstance(value, dict):
+        value = value["candidates"]
     if not value:
         raise UnknownOptionError(f"{name} = [] has no candidates: give at least one value")
     return list(value)

@@ -28,6 +28,7 @@ from .algorithms import ALGORITHMS, Algorithm, algorithm, check_natively, split_
 from .convert import to_onnx
 from .features import Feature, kind_of
 from .naming import matching_column
+from .option_ranges import Range, checked
 from .predict import Predictor
 from .preprocessing import fitting_pipeline, model_frame, onnx_inputs
 from .tasks import TASKS, inferred_task
@@ -137,22 +138,31 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
             np.random.default_rng(seed).choice(table.num_rows, int(own["max_rows"]), replace=False)
         )
         table = table.take(pa.array(keep))
-    features = _features(table, request)
+    split_column = _split_column(own, table.column_names)
+    features = _features(table, request, split_column)
     task = _task(table.column(request.target), request.task)
     target_type = table.schema.field(request.target).type
     y, classes = _encode_target(table.column(request.target), task)
+    class_weight = _class_weight(own, task, classes)
+    if class_weight is not None and algo is not None:
+        hyperparameters = {**hyperparameters, "class_weight": search.weighed(algo, class_weight)}
     progress(f"read {table.num_rows:,} rows, {table.num_columns} columns")
+    if split_column is None:
+        stratify = y if task == "classification" else None
+        train_idx, test_idx = _split(len(y), stratify, test_size, seed)
+    else:
+        train_idx, test_idx = _split_by_column(table, split_column, own.get("split"), test_size)
     frame = model_frame(table, features)
     del table
     clock.lap("prepare")
 
-    train_idx, test_idx = _split(len(y), y if task == "classification" else None, test_size, seed)
     training = frame.iloc[train_idx]
     searched: dict[str, Any] = {}
     if algo is None:
         algo, hyperparameters, pipeline, searched = _search(
             own,
             hyperparameters,
+            class_weight,
             request.algorithm,
             task,
             len(classes or []),
@@ -269,6 +279,7 @@ def _fit(
 def _search(
     own: dict[str, Any],
     hyperparameters: dict[str, Any],
+    class_weight: dict[int, float] | str | None,
     algorithm_name: str,
     task: str,
     n_classes: int,
@@ -282,7 +293,7 @@ def _search(
     catalog keeps of the search (its trials; whether the model is refit on every training
     row, which it is unless the budget has no time left for it)."""
     started = time.monotonic()
-    plan = search.plan(own, hyperparameters, algorithm_name, task, n_classes)
+    plan = search.plan(own, hyperparameters, algorithm_name, task, n_classes, class_weight)
     names = ", ".join(c.algo.name for c in plan.candidates)
     budget = "" if plan.budget is None else f" within {plan.budget:g} s"
     progress(f"searching {names} by {plan.method}, {plan.metric} on validation{budget}")
@@ -303,8 +314,99 @@ def _search(
 
 
 def check_columns(columns: list[str], request: TrainRequest) -> None:
-    """Fail before any data is read when the query cannot have the target."""
+    """Fail before any data is read when the query cannot have the target (or the column
+    that splits off the hold-out rows)."""
     _resolve(columns, request.target, "target column")
+    _split_column(split_options(request.options)[0], columns)
+
+
+SPLITS = ("random", "custom", "seq")
+
+
+def _split_column(own: dict[str, Any], columns: list[str]) -> str | None:
+    """The query's column that decides the hold-out rows (OPTIONS split_column), checked
+    with OPTIONS split: 'custom' (a BOOL column: TRUE or NULL is held out), 'seq' (the last
+    test_size of the rows in its order) or 'random' (no column)."""
+    method, name = own.get("split"), own.get("split_column")
+    if method is not None and method not in SPLITS:
+        raise UnknownOptionError(
+            f"split = {method!r} is not a way to split.{close_matches(str(method), SPLITS)}"
+            f" Ways: {', '.join(SPLITS)}"
+        )
+    if name is None:
+        if method in ("custom", "seq"):
+            raise UnknownOptionError(f"split = {method!r} needs split_column = 'column'")
+        return None
+    if method == "random":
+        raise UnknownOptionError("split = 'random' takes no split_column")
+    return _resolve(columns, str(name), "split_column")
+
+
+def _split_by_column(
+    table: pa.Table, name: str, method: str | None, test_size: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, hold-out rows) as the split column says: a BOOL's TRUE or NULL rows
+    are held out (split 'custom', BigQuery's CUSTOM); any other type orders the rows and
+    the last test_size of them are held out (split 'seq', BigQuery's SEQ)."""
+    column = table.column(name)
+    boolean = pa.types.is_boolean(column.type)
+    method = method or ("custom" if boolean else "seq")
+    n = table.num_rows
+    if method == "custom":
+        if not boolean:
+            raise InvalidTrainingDataError(
+                f"split = 'custom' needs a BOOL split_column (TRUE: held out); "
+                f"{name!r} is {column.type}"
+            )
+        held = pc.fill_null(column, True).to_numpy(zero_copy_only=False).astype(bool)
+    else:
+        combined = column.combine_chunks()
+        order = pc.array_sort_indices(combined, null_placement="at_start").to_numpy()
+        held = np.zeros(n, dtype=bool)
+        held[order[n - round(n * test_size) :]] = True
+    if held.all():
+        raise InvalidTrainingDataError(
+            f"split_column {name!r} holds out every row: no row is left to train on"
+        )
+    indices = np.arange(n)
+    return indices[~held], indices[held]
+
+
+def _class_weight(
+    own: dict[str, Any], task: str, classes: list | None
+) -> dict[int, float] | str | None:
+    """OPTIONS class_weights ('balanced', or [(label, weight), ...]) as the estimators
+    take it: by the position of each class (a class not named weighs 1)."""
+    given = own.get("class_weights")
+    if given is None:
+        return None
+    if task != "classification" or classes is None:
+        raise UnknownOptionError("class_weights is for classification, not regression")
+    if given == "balanced":
+        return "balanced"
+    pairs = list(given.items()) if isinstance(given, dict) else given
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list | tuple) and len(p) == 2 for p in pairs
+    ):
+        raise UnknownOptionError(
+            f"class_weights takes 'balanced' or [('label', weight), ...], not {given!r}"
+        )
+    position = {str(c): i for i, c in enumerate(classes)}
+    weights: dict[int, float] = {}
+    for label, weight in pairs:
+        if str(label) not in position:
+            raise UnknownOptionError(
+                f"class_weights: {label!r} is not a class of the target."
+                f"{close_matches(str(label), position)}"
+                f" Classes: {', '.join(map(str, classes))}"
+            )
+        weights[position[str(label)]] = float(
+            checked(f"class_weights of {label!r}", weight, _WEIGHT)
+        )
+    return weights
+
+
+_WEIGHT = Range(float, 0, 1e9, low_open=True)
 
 
 def evaluate(predictor: Predictor, table: pa.Table) -> dict[str, float | None]:
@@ -366,8 +468,8 @@ def _refuse_infinities(table: pa.Table) -> None:
             )
 
 
-def _features(table: pa.Table, request: TrainRequest) -> list[Feature]:
-    skip = {request.target, *request.exclude}
+def _features(table: pa.Table, request: TrainRequest, split_column: str | None) -> list[Feature]:
+    skip = {request.target, *request.exclude, split_column}
     features = [
         Feature(f.name, request.sql_types.get(f.name, str(f.type)), kind_of(f.type, f.name))
         for f in table.schema

@@ -94,7 +94,7 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
                 query = self._parse_ml_from()
             elif word in ("TARGET", "PREDICT"):
                 self._advance()
-                self._set_once(args, "target", self._parse_ml_column_name(), clause)
+                self._set_once(args, "target", self._parse_ml_target(), clause)
             elif word == "TASK":
                 self._advance()
                 self._set_once(args, "task", self._parse_ml_word(), clause)
@@ -128,14 +128,23 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
                 )
         if query is None and "job_name" not in redshift:
             self._fail("CREATE MODEL needs its training data: AS SELECT ... or FROM table")
-        # Without TARGET, BigQuery's OPTIONS (input_label_cols = [...]) names the label; a
-        # Redshift statement's missing TARGET is told in Redshift's terms when it is run.
-        if "target" not in args and "input_label_cols" not in args["options"] and not redshift:
+        # Without TARGET, BigQuery's OPTIONS (input_label_cols = [...] or its default label
+        # column) names the label, and USING kmeans needs none: told when it is run, as is a
+        # Redshift statement's missing TARGET, in Redshift's terms.
+        if not ("target" in args or args["options"] or "algorithm" in args or redshift):
             self._fail(
                 "CREATE MODEL needs TARGET <label column> (or BigQuery's "
                 "OPTIONS (input_label_cols = ['column']))"
             )
         return ml.CreateModel(query=query, **args)
+
+    def _parse_ml_target(self) -> str:
+        """The label column: a name, or a string as Redshift's documentation writes it
+        (TARGET 'Churn'), which names the column as written."""
+        if self._curr and self._curr.token_type == TokenType.STRING:
+            self._advance()
+            return self._prev.text
+        return self._parse_ml_column_name()
 
     def _parse_ml_show(self) -> exp.Expr | None:
         if self._match_text_seq("FEATURE", "TABLES"):

@@ -59,7 +59,7 @@ def literal_value(node: exp.Expr | None) -> Any:
         return _search_range(node.expressions)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "HPARAM_CANDIDATES":
         (candidates,) = node.expressions
-        return literal_value(candidates)
+        return {"candidates": literal_value(candidates)}
     if isinstance(node, (exp.Column, exp.Identifier, exp.Var)) and not isinstance(node, exp.Star):
         return node.name
     raise TypeError(f"{node.sql()} is not a literal value")
