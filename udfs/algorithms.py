@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ RESERVED_OPTIONS = (
     "split",
     "split_column",
     "class_weights",
+    "standardize",
+    "init_column",
     "search",
     "trials",
     "time_budget",
@@ -62,6 +65,12 @@ def _linear_regression(task: str) -> Callable[..., Any]:
     return LinearRegression
 
 
+def _kmeans(task: str) -> Callable[..., Any]:
+    from sklearn.cluster import KMeans
+
+    return KMeans
+
+
 def _mlp(task: str) -> Callable[..., Any]:
     from sklearn import neural_network
 
@@ -79,6 +88,8 @@ class Algorithm:
     defaults: dict[str, Any] = field(default_factory=dict)
     seed_parameter: str | None = "random_state"
     learns_missing: bool = False  # takes NaN as it is; otherwise the training median
+    # Other names of its parameters (BigQuery's num_clusters is KMeans' n_clusters).
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def weighs_classes(self) -> bool:
@@ -101,6 +112,7 @@ class Algorithm:
             by_lower.setdefault(name.lower(), []).append(name)
         named: dict[str, Any] = {}
         for key, value in hyperparameters.items():
+            key = self.aliases.get(key.lower(), key)
             matches = [key] if key in known else by_lower.get(key.lower(), [key])
             if len(matches) > 1:
                 raise UnknownOptionError(
@@ -117,7 +129,7 @@ class Algorithm:
             if key not in known:
                 raise UnknownOptionError(
                     f"unknown option {key!r} for USING {self.name}."
-                    f"{close_matches(key, [*known, *RESERVED_OPTIONS])}"
+                    f"{close_matches(key, [*known, *self.aliases, *RESERVED_OPTIONS])}"
                     f" Options of {self.name}: {', '.join(sorted(known))}"
                 )
             check_hyperparameter(key, value)
@@ -127,6 +139,8 @@ class Algorithm:
             other = "logistic_regression" if task == "classification" else "linear_regression"
             raise UnsupportedError(
                 f"USING {self.name} does not do {task}; use {other}, lightgbm or random_forest"
+                if task != "clustering"
+                else f"USING {self.name} does not find clusters; use kmeans"
             )
         self.check_options(hyperparameters)
         hyperparameters = self.named(hyperparameters)
@@ -204,6 +218,14 @@ ALGORITHMS: dict[str, Algorithm] = {
             # stops far too soon (penguins: accuracy 0.74 with it, AUC 1.0 without).
             defaults={"max_iter": 2000, "early_stopping": False},
         ),
+        Algorithm(
+            "kmeans",
+            _kmeans,
+            ("clustering",),
+            scale_inputs=True,  # BigQuery's standardize_features, TRUE by default
+            defaults={"n_clusters": 8, "n_init": "auto"},
+            aliases={"num_clusters": "n_clusters"},
+        ),
     )
 }
 
@@ -227,3 +249,13 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     }
     hyper = {k: v for k, v in options.items() if k not in RESERVED_OPTIONS}
     return own, hyper
+
+
+def standardised(algo: Algorithm, own: dict[str, Any]) -> Algorithm:
+    """The algorithm with OPTIONS standardize (BigQuery's standardize_features) applied:
+    whether numbers are scaled to mean 0 and variance 1 first."""
+    if "standardize" not in own:
+        return algo
+    if not isinstance(own["standardize"], bool):
+        raise UnknownOptionError(f"standardize is TRUE or FALSE, not {own['standardize']!r}")
+    return dataclasses.replace(algo, scale_inputs=own["standardize"])

@@ -13,11 +13,15 @@ class Answer(Enum):
     LABEL = "label"  # PREDICT of a classifier: the most probable class (np.argmax's choice)
     PROBABILITY = "probability"  # PREDICT_PROBA, two classes: the larger label's probability
     PROBABILITIES = "probabilities"  # PREDICT_PROBA, more classes: label → probability
+    CENTROID = "centroid"  # PREDICT of a k-means model: the nearest centroid's id
+    DISTANCES = "distances"  # PREDICT_PROBA of a k-means model: centroid id → distance
 
 
 def answer(task: str, class_count: int, proba: bool) -> Answer:
     if task == "regression":
         return Answer.VALUE
+    if task == "clustering":
+        return Answer.DISTANCES if proba else Answer.CENTROID
     if not proba:
         return Answer.LABEL
     return Answer.PROBABILITY if class_count == 2 else Answer.PROBABILITIES

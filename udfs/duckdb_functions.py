@@ -31,7 +31,9 @@ def return_type(metadata: dict[str, Any], proba: bool) -> duckdb.sqltypes.DuckDB
     if kind in (Answer.VALUE, Answer.PROBABILITY):
         return sqltypes.DOUBLE
     label = duckdb.sqltype(BY_ARROW_NAME.get(metadata["label_type"], TEXT).duckdb)
-    return label if kind is Answer.LABEL else duckdb.map_type(label, sqltypes.DOUBLE)
+    if kind in (Answer.LABEL, Answer.CENTROID):
+        return label
+    return duckdb.map_type(label, sqltypes.DOUBLE)
 
 
 def register(

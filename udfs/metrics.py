@@ -9,10 +9,44 @@ import numpy as np
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+CLUSTERING_METRICS = ("davies_bouldin_index", "mean_squared_distance")
+METRICS = {
+    "classification": CLASSIFICATION_METRICS,
+    "regression": REGRESSION_METRICS,
+    "clustering": CLUSTERING_METRICS,
+}
 
 
 def primary_metric(task: str) -> str:
-    return "roc_auc" if task == "classification" else "r2"
+    return {"classification": "roc_auc", "clustering": "davies_bouldin_index"}.get(task, "r2")
+
+
+def centroid_gaps(centers: np.ndarray) -> np.ndarray:
+    """The distance between every two centroids [k, k], in the model's (scaled) space."""
+    return np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+
+
+def clustering(distances: np.ndarray, gaps: np.ndarray) -> dict[str, float | None]:
+    """BigQuery's k-means metrics from each row's distance to every centroid [n, k] and the
+    centroids' distances to each other: the mean squared distance of a row to its nearest
+    centroid, and the Davies-Bouldin index (the mean over clusters of the largest ratio of
+    two clusters' mean distances to their centroid to the distance between the centroids;
+    lower is better) over the clusters the rows fall in."""
+    nearest = distances.argmin(axis=1)
+    to_nearest = distances[np.arange(len(distances)), nearest].astype(np.float64)
+    used = np.unique(nearest)
+    result: dict[str, float | None] = {
+        "mean_squared_distance": float(np.mean(to_nearest**2)),
+        "davies_bouldin_index": None,
+    }
+    if len(used) > 1:
+        scatter = np.array([to_nearest[nearest == c].mean() for c in used])
+        between = gaps[np.ix_(used, used)].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = (scatter[:, None] + scatter[None, :]) / between
+        np.fill_diagonal(ratios, -np.inf)
+        result["davies_bouldin_index"] = float(np.mean(ratios.max(axis=1)))
+    return result
 
 
 def predicted_classes(probabilities: np.ndarray, threshold: float | None = None) -> np.ndarray:

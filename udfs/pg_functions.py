@@ -31,7 +31,7 @@ def return_type(metadata: dict[str, Any], proba: bool) -> str:
     kind = answer_of(metadata, proba)
     if kind in (Answer.VALUE, Answer.PROBABILITY):
         return "double precision"
-    if kind is Answer.PROBABILITIES:
+    if kind in (Answer.PROBABILITIES, Answer.DISTANCES):
         return "jsonb"
     return BY_ARROW_NAME.get(metadata["label_type"], TEXT).postgres
 
@@ -86,7 +86,7 @@ def _functions_of(plpy: Any, model: ModelVersion, onnx: bytes) -> list[_Function
     meta = json.dumps(model.metadata)
     features = [Feature.from_json(f) for f in model.metadata["features"]]
     arguments = ", ".join(ARGUMENT_TYPES[f.kind].postgres for f in features)
-    probabilities = (False, True) if model.task == "classification" else (False,)
+    probabilities = (False,) if model.task == "regression" else (False, True)
     row_functions = [
         (SCHEMA, naming.predict_function(model.name, proba), proba) for proba in probabilities
     ]

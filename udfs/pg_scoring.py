@@ -80,7 +80,7 @@ class _RowScorer:
         self._direct = not self._text and all(f.kind != "temporal" for _, f in self._numeric)
         self._numbers = np.zeros((1, len(self._numeric)), dtype=np.float32)
         outputs = [o.name for o in session.get_outputs()]
-        self._output = [outputs[1] if predictor.task == "classification" else outputs[0]]
+        self._output = [outputs[0] if predictor.task == "regression" else outputs[1]]
         self._run = session.run
         self._feeds: dict[str, np.ndarray] = {}
         if self._numeric:
@@ -133,6 +133,11 @@ def _row_answer(predictor: Predictor, proba: bool) -> Callable[[np.ndarray], Any
         return lambda scores: json.dumps(
             dict(zip(labels, [_clip(p) for p in scores.tolist()[0]], strict=True))
         )
+    if kind is Answer.DISTANCES:
+        labels = [str(c) for c in classes]
+        return lambda scores: json.dumps(dict(zip(labels, scores.tolist()[0], strict=True)))
+    if kind is Answer.CENTROID:
+        return lambda scores: classes[_first_max([-d for d in scores.tolist()[0]])]
     if len(classes) == 2:
         first, second = classes
 
@@ -194,6 +199,8 @@ def predict_batch(
         return _float8_array(scores.reshape(-1))
     if kind is Answer.LABEL:
         return [predictor.classes[i] for i in scores.argmax(axis=1).tolist()]
+    if kind is Answer.CENTROID:
+        return [predictor.classes[i] for i in scores.argmin(axis=1).tolist()]
     if kind is Answer.PROBABILITY:
         return _float8_array(scores[:, 1])
     labels = [str(c) for c in predictor.classes]
@@ -248,7 +255,7 @@ def predict_json(plpy: Any, cache: dict, name: str, row_json: str, proba: bool) 
         raise InputSchemaError(f"sqlml.predict({name!r}, ...): the row has no {', '.join(missing)}")
     values = [row[f.name] for f in predictor.features]
     scores = predictor.scores_from_inputs(row_inputs(predictor.features, values))
-    if proba and model.task != "classification":
+    if proba and model.task == "regression":
         raise SqlmlError(f"model {name!r} is a {model.task} model; use sqlml.predict")
     answer = _row_answer(predictor, proba)(scores)
     if proba:  # jsonb: a number for binary models, an object for multiclass ones

@@ -33,7 +33,8 @@ class Predictor:
         self.metadata = metadata
         self.features = [Feature.from_json(f) for f in metadata["features"]]
         self.task: str = metadata["task"]
-        # A classifier's labels, in the order of its probabilities; none for regression.
+        # A classifier's labels, in the order of its probabilities (a k-means model's
+        # centroid ids, in the order of its distances); none for regression.
         self.classes: list = metadata.get("classes") or []
         self._outputs = [o.name for o in self.session.get_outputs()]
         if self.classes:
@@ -44,8 +45,12 @@ class Predictor:
     def scores_from_inputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Scores of the graph's inputs (features.model_inputs / row_inputs).
 
-        Regression: values [n]; classification: probabilities [n, classes].
+        Regression: values [n]; classification: probabilities [n, classes]; clustering:
+        distances to the centroids [n, centroids].
         """
+        if self.task == "clustering":
+            (distances,) = self.session.run(self._outputs[1:2], inputs)
+            return distances
         if self.task == "classification":
             (probabilities,) = self.session.run(self._outputs[1:2], inputs)
             # float32 sums of tree votes can land a hair outside [0, 1] (1.0000001).
@@ -66,6 +71,8 @@ class Predictor:
             return pa.array(scores.astype(np.float64))
         if kind is Answer.LABEL:
             return self._labels.take(pa.array(scores.argmax(axis=1)))
+        if kind is Answer.CENTROID:
+            return self._labels.take(pa.array(scores.argmin(axis=1)))
         probabilities = scores.astype(np.float64)
         if kind is Answer.PROBABILITY:
             return pa.array(probabilities[:, 1])

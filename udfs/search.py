@@ -25,7 +25,7 @@ import pandas as pd
 from sqlml.errors import MissingExtraError, UnknownOptionError, close_matches
 
 from . import metrics
-from .algorithms import ALGORITHMS, Algorithm, algorithm
+from .algorithms import ALGORITHMS, Algorithm, algorithm, standardised
 from .features import Feature
 from .option_ranges import Range, checked
 from .preprocessing import fitting_pipeline
@@ -35,11 +35,12 @@ Progress = Callable[[str], None]
 SEARCH_OPTIONS = ("search", "trials", "time_budget", "metric", "cv", "parallel_trials")
 METHODS = ("random", "grid", "bayes")
 AUTO = "auto"
+LOSSES = {"classification": "log_loss", "regression": "rmse", "clustering": "mean_squared_distance"}
 VALIDATION_SIZE = 0.2  # of the training rows, when there is no cv
 DEFAULT_TRIALS = 20
 AUTO_TRIALS = 12  # USING auto without trials or time_budget: each algorithm's defaults, then 8
 TRIALS_WITH_A_BUDGET = 1000  # a time_budget without trials searches until the deadline
-MINIMISED = {"log_loss", "rmse", "mae", "davies_bouldin_index"}
+MINIMISED = {"log_loss", "rmse", "mae", "davies_bouldin_index", "mean_squared_distance"}
 
 # USING auto: the algorithms tried for each task, each with its own space.
 AUTO_ALGORITHMS = {
@@ -104,6 +105,7 @@ AUTO_SPACES: dict[str, dict[str, Dimension]] = {
     },
     "logistic_regression": {"C": Span(1e-3, 100.0, log=True)},
     "linear_regression": {},
+    "kmeans": {"n_clusters": Span(2, 12, integer=True)},
     "mlp": {
         "hidden_layer_sizes": [[64], [128], [64, 32]],
         "alpha": Span(1e-5, 1e-1, log=True),
@@ -199,11 +201,7 @@ def plan(
         )
     metric = str(own.get("metric", default_metric(task or "classification", n_classes)))
     metric = metric.lower()
-    allowed = {
-        "classification": metrics.CLASSIFICATION_METRICS,
-        "regression": metrics.REGRESSION_METRICS,
-        None: metrics.CLASSIFICATION_METRICS + metrics.REGRESSION_METRICS,
-    }[task]
+    allowed = metrics.METRICS[task] if task else sum(metrics.METRICS.values(), ())
     if metric not in allowed:
         raise UnknownOptionError(
             f"metric = {metric!r} does not fit {task or 'any task'}."
@@ -223,7 +221,7 @@ def plan(
                 "USING auto searches with search = 'bayes' (the default) or 'random', not grid"
             )
     else:
-        algo = algorithm(algorithm_name)
+        algo = standardised(algorithm(algorithm_name), own)
         named = algo.named(hyperparameters)
         space = {k: _dimension(k, v) for k, v in named.items() if _is_dimension(v)}
         fixed = {k: v for k, v in named.items() if k not in space}
@@ -252,9 +250,10 @@ def plan(
 
 
 def default_metric(task: str, n_classes: int = 2) -> str:
-    """BigQuery's defaults: roc_auc for binary, log_loss for multiclass, r2 for regression."""
-    if task == "regression":
-        return "r2"
+    """BigQuery's defaults: roc_auc for binary, log_loss for multiclass, r2 for regression,
+    davies_bouldin_index for clustering."""
+    if task in ("regression", "clustering"):
+        return metrics.primary_metric(task)
     return "roc_auc" if n_classes == 2 else "log_loss"
 
 
@@ -367,9 +366,9 @@ def _score(
             algo, params, frame.iloc[fit_rows], y[fit_rows], features, task, seed, deadline, threads
         )
         scores = _predictions(pipeline, frame.iloc[check_rows], task)
-        measured = _measured(task, y[check_rows], scores)
+        measured = _measured(task, y[check_rows], scores, pipeline)
         values.append(measured[search.metric])
-        losses.append(measured["log_loss"] if task == "classification" else measured["rmse"])
+        losses.append(measured[LOSSES[task]])
     if any(v is None for v in values):
         return None, None, None
     value = float(np.mean([v for v in values if v is not None]))
@@ -443,12 +442,19 @@ def _stop_at(deadline: float) -> Callable[[Any], None]:
 
 
 def _predictions(pipeline: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+    if task == "clustering":  # the distance to each centroid
+        return np.asarray(pipeline.transform(frame), dtype=np.float64)
     if task == "classification":
         return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
     return np.asarray(pipeline.predict(frame), dtype=np.float64)
 
 
-def _measured(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
+def _measured(
+    task: str, y: np.ndarray, scores: np.ndarray, pipeline: Any
+) -> dict[str, float | None]:
+    if task == "clustering":
+        centers = pipeline.steps[-1][1].cluster_centers_
+        return metrics.clustering(scores, metrics.centroid_gaps(centers))
     if task == "classification":
         if scores.ndim == 2 and scores.shape[1] < int(y.max()) + 1:  # a class unseen in fitting
             padded = np.zeros((len(scores), int(y.max()) + 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression")  # with a target; USING kmeans: clustering
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 
 

@@ -24,7 +24,14 @@ from sqlml.errors import (
 
 from . import metrics, search
 from . import training_facts as facts
-from .algorithms import ALGORITHMS, Algorithm, algorithm, check_natively, split_options
+from .algorithms import (
+    ALGORITHMS,
+    Algorithm,
+    algorithm,
+    check_natively,
+    split_options,
+    standardised,
+)
 from .convert import to_onnx
 from .features import Feature, kind_of
 from .naming import matching_column
@@ -125,24 +132,35 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     clock = _Clock()
     own, hyperparameters = split_options(request.options)
     searching = search.wanted(own, hyperparameters, request.algorithm)
-    algo = None if searching else algorithm(request.algorithm)
+    algo = None if searching else standardised(algorithm(request.algorithm), own)
     if algo is not None:
         hyperparameters = algo.named(hyperparameters)
     test_size = float(own.get("test_size", DEFAULT_TEST_SIZE))
     seed = int(own.get("seed", DEFAULT_SEED))
 
-    request.target = _resolve(table.column_names, request.target, "target column")
-    table = _rows_with_target(table, request.target)
+    clustering = is_clustering(request.algorithm)
+    if clustering:
+        table = _rows_checked(table)
+    else:
+        request.target = _resolve(table.column_names, request.target, "target column")
+        table = _rows_with_target(table, request.target)
     if "max_rows" in own and table.num_rows > int(own["max_rows"]):
         keep = np.sort(
             np.random.default_rng(seed).choice(table.num_rows, int(own["max_rows"]), replace=False)
         )
         table = table.take(pa.array(keep))
     split_column = _split_column(own, table.column_names)
-    features = _features(table, request, split_column)
-    task = _task(table.column(request.target), request.task)
-    target_type = table.schema.field(request.target).type
-    y, classes = _encode_target(table.column(request.target), task)
+    init_column = _init_column(own, table.column_names)
+    features = _features(table, request, split_column, init_column)
+    classes: list | None
+    if clustering:  # the centroid ids, once there are centroids
+        task, target_type, classes = "clustering", pa.int64(), None
+        y = np.zeros(table.num_rows)
+    else:
+        task = _task(table.column(request.target), request.task)
+        target_type = table.schema.field(request.target).type
+        y, classes = _encode_target(table.column(request.target), task)
+    init_rows = None if init_column is None else _init_rows(table, init_column)
     class_weight = _class_weight(own, task, classes)
     if class_weight is not None and algo is not None:
         hyperparameters = {**hyperparameters, "class_weight": search.weighed(algo, class_weight)}
@@ -174,8 +192,9 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         )
         clock.lap("search")
     if not searched or searched["search"]["refit"]:
+        starts = None if init_rows is None else init_rows[train_idx]
         pipeline = _fit(
-            algo, hyperparameters, task, seed, features, training, y[train_idx], progress
+            algo, hyperparameters, task, seed, features, training, y[train_idx], progress, starts
         )
     if algo.name == "lightgbm":
         from .lightgbm_thresholds import round_thresholds_down_to_float32
@@ -184,12 +203,22 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     clock.lap("fit")
 
     training_loss = facts.training_loss(pipeline, training, y[train_idx], task)
+    clusters: dict[str, Any] = {}
+    if clustering:
+        centers = pipeline.steps[-1][1].cluster_centers_
+        classes = list(range(1, len(centers) + 1))
+        clusters = {
+            "centroid_gaps": metrics.centroid_gaps(centers).tolist(),
+            "centroids": facts.centroids(pipeline, features),
+        }
     progress("converting to ONNX")
     metadata: dict[str, Any] = {
         "task": task,
         "algorithm": algo.name,
         "target": request.target,
-        "target_sql_type": request.sql_types.get(request.target, str(target_type)),
+        "target_sql_type": "BIGINT"
+        if clustering
+        else request.sql_types.get(request.target, str(target_type)),
         "label_type": _label_type_name(target_type),
         "features": [f.to_json() for f in features],
         "classes": classes,
@@ -198,6 +227,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         "rows_train": len(train_idx),
         "rows_test": len(test_idx),
         "annotations": request.annotations,
+        **clusters,
         **searched,
     }
     onnx = to_onnx(pipeline, features, {"sqlml.task": task, "sqlml.target": request.target})
@@ -206,22 +236,20 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     metadata["metrics"] = {}
     metadata["parity_max_abs_diff"] = None
     del training
-    if len(test_idx):
-        progress(f"evaluating on {len(test_idx):,} held-out rows")
-        holdout = frame.iloc[test_idx]
+    # Clusters without held-out rows are measured on the training rows, as BigQuery does.
+    measured_idx = train_idx if clustering and not len(test_idx) else test_idx
+    if len(measured_idx):
+        progress(f"evaluating on {len(measured_idx):,} held-out rows")
+        holdout = frame.iloc[measured_idx]
         # The stored metrics are the stored (ONNX) model's; one-off, so every core may help.
         predictor = Predictor(onnx, metadata, threads=os.cpu_count() or 1)
         scores = predictor.scores_from_inputs(onnx_inputs(holdout, features))
-        metadata["metrics"] = _metrics(task, y[test_idx], scores)
+        metadata["metrics"] = _metrics(task, y[measured_idx], scores, metadata)
         if task == "classification":
-            metadata["curves"] = metrics.curves(y[test_idx], scores)
+            metadata["curves"] = metrics.curves(y[measured_idx], scores)
         # ONNX against the native pipeline on a sample: the conversion's parity, recorded.
         sample = slice(0, facts.NATIVE_SAMPLE_ROWS)
-        native = (
-            pipeline.predict_proba(holdout.iloc[sample])
-            if task == "classification"
-            else pipeline.predict(holdout.iloc[sample])
-        )
+        native = facts.native_scores(pipeline, holdout.iloc[sample], task)
         metadata["parity_max_abs_diff"] = float(np.max(np.abs(scores[sample] - native)))
     clock.lap("evaluate")
     metadata["importance"] = facts.importance(pipeline, features)
@@ -248,11 +276,15 @@ def _fit(
     training: Any,
     y: np.ndarray,
     progress: Progress,
+    starts: np.ndarray | None = None,
 ) -> Any:
     """The algorithm's pipeline fitted on the training rows, a refused option told as the
-    user's (USING x rejected OPTIONS (...): why)."""
+    user's (USING x rejected OPTIONS (...): why). ``starts`` marks the rows whose values
+    are k-means' first centroids (BigQuery's kmeans_init_method = 'CUSTOM')."""
     estimator = algo.estimator(task, hyperparameters, seed)
     pipeline = fitting_pipeline(features, algo, estimator, training)
+    if starts is not None:
+        _start_centroids(pipeline, training, starts)
     progress(f"training {algo.name} ({task}) on {len(y):,} rows, {len(features)} features")
     fit_params = {}
     if algo.name == "lightgbm":
@@ -315,9 +347,47 @@ def _search(
 
 def check_columns(columns: list[str], request: TrainRequest) -> None:
     """Fail before any data is read when the query cannot have the target (or the column
-    that splits off the hold-out rows)."""
-    _resolve(columns, request.target, "target column")
-    _split_column(split_options(request.options)[0], columns)
+    that splits off the hold-out rows, or the one that marks k-means' first centroids)."""
+    if not is_clustering(request.algorithm):
+        _resolve(columns, request.target, "target column")
+    own = split_options(request.options)[0]
+    _split_column(own, columns)
+    _init_column(own, columns)
+
+
+def is_clustering(algorithm_name: str) -> bool:
+    found = ALGORITHMS.get(algorithm_name)
+    return found is not None and found.tasks == ("clustering",)
+
+
+def _init_column(own: dict[str, Any], columns: list[str]) -> str | None:
+    """OPTIONS init_column: the BOOL column whose TRUE rows are k-means' first centroids."""
+    name = own.get("init_column")
+    return None if name is None else _resolve(columns, str(name), "init_column")
+
+
+def _init_rows(table: pa.Table, name: str) -> np.ndarray:
+    column = table.column(name)
+    if not pa.types.is_boolean(column.type):
+        raise InvalidTrainingDataError(
+            f"init_column {name!r} must be BOOL (TRUE: a first centroid), not {column.type}"
+        )
+    return pc.fill_null(column, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _start_centroids(pipeline: Any, training: Any, starts: np.ndarray) -> None:
+    """k-means starts from the marked rows, as many centroids as there are rows."""
+    if not starts.any():
+        raise InvalidTrainingDataError("init_column is TRUE in no training row: no first centroid")
+    prepared = pipeline[:-1].fit_transform(training)
+    model = pipeline.steps[-1][1]
+    first = prepared[starts]
+    if len(first) != model.n_clusters:
+        raise InvalidTrainingDataError(
+            f"init_column marks {len(first)} training rows, and num_clusters is "
+            f"{model.n_clusters}: mark one row per cluster"
+        )
+    model.set_params(init=first, n_init=1)
 
 
 SPLITS = ("random", "custom", "seq")
@@ -412,6 +482,10 @@ _WEIGHT = Range(float, 0, 1e9, low_open=True)
 def evaluate(predictor: Predictor, table: pa.Table) -> dict[str, float | None]:
     """Metrics of a stored model on new rows that include the target column."""
     meta = predictor.metadata
+    if meta["task"] == "clustering":
+        table = _rows_checked(table)
+        scores = predictor.scores([_column(table, f.name) for f in predictor.features])
+        return metrics.clustering(scores, np.asarray(meta["centroid_gaps"]))
     table = _rows_with_target(table, meta["target"])
     columns = [_column(table, f.name) for f in predictor.features]
     scores = predictor.scores(columns)
@@ -444,15 +518,20 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
     return table.column(_resolve(table.column_names, name))
 
 
-def _rows_with_target(table: pa.Table, target: str) -> pa.Table:
+def _rows_checked(table: pa.Table) -> pa.Table:
     if table.num_rows == 0:
         raise InvalidTrainingDataError("the training query returned no rows")
+    _refuse_infinities(table)
+    return table
+
+
+def _rows_with_target(table: pa.Table, target: str) -> pa.Table:
+    table = _rows_checked(table)
     column = _column(table, target)
     if column.null_count == len(column):
         raise InvalidTrainingDataError(f"target column {target!r} is NULL in every row")
     if column.null_count:
         table = table.filter(pc.is_valid(column))
-    _refuse_infinities(table)
     return table
 
 
@@ -468,17 +547,18 @@ def _refuse_infinities(table: pa.Table) -> None:
             )
 
 
-def _features(table: pa.Table, request: TrainRequest, split_column: str | None) -> list[Feature]:
-    skip = {request.target, *request.exclude, split_column}
+def _features(
+    table: pa.Table, request: TrainRequest, split_column: str | None, init_column: str | None
+) -> list[Feature]:
+    skip = {request.target, *request.exclude, split_column, init_column}
     features = [
         Feature(f.name, request.sql_types.get(f.name, str(f.type)), kind_of(f.type, f.name))
         for f in table.schema
         if f.name not in skip
     ]
     if not features:
-        raise InvalidTrainingDataError(
-            f"the training query has no feature columns besides the target {request.target!r}"
-        )
+        besides = f" besides the target {request.target!r}" if request.target else ""
+        raise InvalidTrainingDataError(f"the training query has no feature columns{besides}")
     return features
 
 
@@ -542,7 +622,11 @@ def _split(
         return train_test_split(indices, test_size=test_size, random_state=seed)
 
 
-def _metrics(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
+def _metrics(
+    task: str, y: np.ndarray, scores: np.ndarray, metadata: dict[str, Any]
+) -> dict[str, float | None]:
+    if task == "clustering":
+        return metrics.clustering(scores, np.asarray(metadata["centroid_gaps"]))
     if task == "classification":
         return metrics.classification(y, scores)
     return metrics.regression(y, scores)

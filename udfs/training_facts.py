@@ -23,6 +23,9 @@ def training_loss(
 ) -> float | None:
     """Log loss (classification) or mean squared error on up to NATIVE_SAMPLE_ROWS training rows."""
     sample = slice(0, NATIVE_SAMPLE_ROWS)
+    if task == "clustering":
+        distances = pipeline.transform(training.iloc[sample])
+        return float(np.mean(distances.min(axis=1) ** 2))
     if task == "classification":
         loss = metrics.classification(y[sample], pipeline.predict_proba(training.iloc[sample]))
         return loss["log_loss"]
@@ -30,7 +33,55 @@ def training_loss(
 
 
 def eval_loss(task: str, held_out: dict[str, float | None]) -> float | None:
-    return held_out.get("log_loss" if task == "classification" else "mse")
+    losses = {"classification": "log_loss", "clustering": "mean_squared_distance"}
+    return held_out.get(losses.get(task, "mse"))
+
+
+def native_scores(pipeline: Pipeline, rows: pd.DataFrame, task: str) -> np.ndarray:
+    """What the ONNX model's scores are, from the fitted pipeline itself."""
+    if task == "clustering":
+        return pipeline.transform(rows)
+    if task == "classification":
+        return pipeline.predict_proba(rows)
+    return pipeline.predict(rows)
+
+
+def centroids(pipeline: Pipeline, features: list[Feature]) -> list[dict[str, Any]]:
+    """Each k-means centroid per input column, in the column's own units (BigQuery's
+    ML.CENTROIDS): a number, or for a text column the weight of each category."""
+    centers = pipeline.steps[-1][1].cluster_centers_
+    prepare = pipeline.named_steps["prepare"]
+    rows: list[dict[str, Any]] = []
+    position = 0
+    for name, transformer, columns in prepare.transformers_:
+        if name == "remainder":
+            continue
+        if name == "categorical":
+            for column, categories in zip(columns, transformer.categories_, strict=True):
+                part = centers[:, position : position + len(categories)]
+                position += len(categories)
+                for cluster, weights in enumerate(part, start=1):
+                    rows.append(
+                        {
+                            "centroid_id": cluster,
+                            "feature": column,
+                            "categorical_value": [
+                                {"category": str(c), "value": float(w)}
+                                for c, w in zip(categories, weights, strict=True)
+                            ],
+                        }
+                    )
+            continue
+        part = centers[:, position : position + len(columns)]
+        position += len(columns)
+        scaler = getattr(transformer, "named_steps", {}).get("scale")
+        values = scaler.inverse_transform(part) if scaler is not None else part
+        for cluster, row in enumerate(values, start=1):
+            rows += [
+                {"centroid_id": cluster, "feature": column, "numerical_value": float(v)}
+                for column, v in zip(columns, row, strict=True)
+            ]
+    return sorted(rows, key=lambda r: r["centroid_id"])
 
 
 def iterations(model: Any) -> int:

@@ -625,7 +625,7 @@ class DuckDBBackend(Backend):
     def _register(self, model: ModelVersion) -> None:
         name = model.name
         functions = [(predict_function(name), False)]
-        if model.task == "classification":
+        if model.task != "regression":
             functions.append((predict_function(name, proba=True), True))
         if model.function_name:
             functions.append((model.function_name, False))

@@ -119,6 +119,13 @@ def _clauses(node: ml.CreateModel, session: Session, query: Query | None) -> Tra
         return redshift.from_redshift(node.args, session, query)
     if bigquery.is_bigquery_form(options):
         return bigquery.from_bigquery(options, node.args)
+    algorithm = node.args.get("algorithm")
+    if udfs.train.is_clustering(algorithm or ""):
+        if node.args.get("target"):
+            raise SqlmlSyntaxError(
+                f"USING {algorithm} finds clusters and takes no TARGET: leave TARGET out"
+            )
+        return Translated("", algorithm, "clustering", options)
     if not node.args.get("target"):
         raise SqlmlSyntaxError(
             "CREATE MODEL needs TARGET <label column> (or BigQuery's OPTIONS (input_label_cols "

@@ -102,6 +102,8 @@ def _model_facts(model: udfs.catalog.ModelVersion) -> list[tuple[str, Any]]:
 
 def _problem_type(meta: dict[str, Any]) -> str:
     """Redshift's names: Regression, BinaryClassification, MulticlassClassification."""
+    if meta["task"] == "clustering":
+        return "Clustering"
     if meta["task"] != "classification":
         return "Regression"
     return "BinaryClassification" if len(meta["classes"]) == 2 else "MulticlassClassification"
@@ -246,11 +248,7 @@ def model_metrics(
 def evaluate_model(node: ml.EvaluateModel, session: Session) -> Result:
     model = session.backend.catalog.get(node.this)
     metrics = model_metrics(model, node.args.get("query"), session)
-    names = (
-        udfs.metrics.CLASSIFICATION_METRICS
-        if model.task == "classification"
-        else udfs.metrics.REGRESSION_METRICS
-    )
+    names = udfs.metrics.METRICS[model.task]
     columns = {name: pa.float64() for name in names}
     return ArrowResult.from_rows(columns, [tuple(metrics.get(name) for name in names)])
 

@@ -33,7 +33,7 @@ def model_name(node: ml.MLPredict) -> str:
 def expand_arguments(node: ml.MLPredict, model: udfs.catalog.ModelVersion) -> list[exp.Expr]:
     """The call's feature arguments in the model's order (``*`` and ``t.*`` spelled out)."""
     proba = bool(node.args.get("proba"))
-    if proba and model.task != "classification":
+    if proba and model.task == "regression":
         raise InputSchemaError(
             f"PREDICT_PROBA({model.name}, ...): model {model.name!r} is a {model.task} model; "
             "use PREDICT for its values"

@@ -74,9 +74,10 @@ def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
     threshold = answers.threshold(node, model)
     described = describe_in_scope(session, query, node)
     meta = model.metadata
-    label = f"predicted_{meta['target']}"
-    classes = meta["classes"] if model.task == "classification" else []
-    binary = len(classes) == 2
+    clustering = model.task == "clustering"
+    label = "CENTROID_ID" if clustering else f"predicted_{meta['target']}"
+    classes = meta["classes"] if model.task != "regression" else []
+    binary = len(classes) == 2 and not clustering
 
     # By name from the input's columns, or through the model's TRANSFORM.
     arguments = transform.feature_arguments(model) or [
@@ -104,8 +105,11 @@ def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
     else:
         predicted = exp.column("_sqlml_label", table=_SCORED)
     outputs = [predicted.as_(label, quoted=True)]
-    if classes:
-        probs = _probabilities(session.backend.name, classes, probability)
+    if clustering:  # BigQuery's distance to each centroid
+        pairs = _pairs(session.backend.name, classes, probability, False, "CENTROID_ID", "DISTANCE")
+        outputs.append(pairs.as_("NEAREST_CENTROIDS_DISTANCE", quoted=True))
+    elif classes:
+        probs = _pairs(session.backend.name, classes, probability, binary, "label", "prob")
         outputs.append(probs.as_(f"{label}_probs", quoted=True))
     outputs += [
         exp.column(exp.to_identifier(name, quoted=True), table=_SCORED) for name in described
@@ -113,12 +117,15 @@ def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
     return exp.select(*outputs).from_(inner.subquery(_SCORED))
 
 
-def _probabilities(engine: str, classes: list[Any], probability: exp.Expr) -> exp.Expr:
-    """BigQuery's ARRAY<STRUCT<label, prob>> from PREDICT_PROBA's answer: the positive
-    class's probability for two classes, a MAP / jsonb object of label → prob for more."""
+def _pairs(
+    engine: str, classes: list[Any], probability: exp.Expr, binary: bool, key: str, value: str
+) -> exp.Expr:
+    """BigQuery's ARRAY<STRUCT<key, value>> from PREDICT_PROBA's answer: a binary
+    classifier's positive class's probability, else a MAP / jsonb object of class (or
+    centroid) → probability (or distance)."""
     pairs: list[tuple[exp.Expr, exp.Expr]] = []
     for i, label in enumerate(classes):
-        if len(classes) == 2:
+        if binary:
             prob = (
                 probability.copy()
                 if i == 1
@@ -136,7 +143,7 @@ def _probabilities(engine: str, classes: list[Any], probability: exp.Expr) -> ex
         objects = [
             exp.Anonymous(
                 this="jsonb_build_object",
-                expressions=[exp.Literal.string("label"), label, exp.Literal.string("prob"), prob],
+                expressions=[exp.Literal.string(key), label, exp.Literal.string(value), prob],
             )
             for label, prob in pairs
         ]
@@ -145,8 +152,8 @@ def _probabilities(engine: str, classes: list[Any], probability: exp.Expr) -> ex
         expressions=[
             exp.Struct(
                 expressions=[
-                    exp.PropertyEQ(this=exp.to_identifier("label"), expression=label),
-                    exp.PropertyEQ(this=exp.to_identifier("prob"), expression=prob),
+                    exp.PropertyEQ(this=exp.to_identifier(key), expression=label),
+                    exp.PropertyEQ(this=exp.to_identifier(value), expression=prob),
                 ]
             )
             for label, prob in pairs
