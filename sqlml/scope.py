@@ -47,6 +47,8 @@ def replace_in_from(node: exp.Expr, query: exp.Query, name: str) -> None:
     the call's alias, or ``name``."""
     holder = node.parent if isinstance(node.parent, exp.Table) else node
     alias = holder.args.get("alias") if isinstance(holder, exp.Table) else None
-    holder.replace(
-        exp.Subquery(this=query, alias=alias or exp.TableAlias(this=exp.to_identifier(name)))
-    )
+    if alias is None or not alias.name:  # no alias, or one naming only columns
+        alias = exp.TableAlias(
+            this=exp.to_identifier(name), columns=alias.columns if alias is not None else None
+        )
+    holder.replace(exp.Subquery(this=query, alias=alias))

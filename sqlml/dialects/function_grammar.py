@@ -24,6 +24,7 @@ ML_TABLE_FUNCTIONS = frozenset(
         "CONFUSION_MATRIX",
         "ROC_CURVE",
         "TRIAL_INFO",
+        "CENTROIDS",
         "EXPLAIN_PREDICT",  # recognised, to say it is not available
     }
 )

@@ -27,11 +27,16 @@ MODEL_TYPES = {
     "dnn_regressor": ("mlp", "regression"),
     "automl_classifier": ("auto", "classification"),
     "automl_regressor": ("auto", "regression"),
+    "kmeans": ("kmeans", "clustering"),
 }
+KMEANS_INIT = {"random": "random", "kmeans++": "k-means++", "custom": None}
 
 # BigQuery hyperparameter → {algorithm: (sqlml's parameter, conversion)}
 HYPERPARAMETERS: dict[str, dict[str, tuple[str, Any]]] = {
+    "num_clusters": {"kmeans": ("n_clusters", int)},
+    "standardize_features": {"kmeans": ("standardize", bool)},
     "max_iterations": {
+        "kmeans": ("max_iter", int),
         "lightgbm": ("n_estimators", int),
         "logistic_regression": ("max_iter", int),
         "mlp": ("max_iter", int),
@@ -115,6 +120,9 @@ _OWN = (
     "hparam_tuning_objectives",
     "budget_hours",
     "optimization_objective",
+    "kmeans_init_method",
+    "kmeans_init_col",
+    "distance_type",
     *TUNING,
 )
 # sqlml's own options, accepted beside BigQuery's as they are (time_budget overrides
@@ -144,7 +152,11 @@ def from_bigquery(options: dict[str, Any], clauses: dict[str, Any]) -> Translate
             f" Known: {', '.join(MODEL_TYPES)}"
         )
     algorithm, task = MODEL_TYPES[model_type]
-    translated = Translated(target=_label(options), algorithm=algorithm, task=task)
+    if algorithm == "kmeans":
+        translated = Translated(target="", algorithm=algorithm, task=task)
+        _kmeans(options, translated)
+    else:
+        translated = Translated(target=_label(options), algorithm=algorithm, task=task)
     _split(options, translated)
     _class_weights(options, translated)
     _tuning(options, translated)
@@ -174,6 +186,35 @@ def from_bigquery(options: dict[str, Any], clauses: dict[str, Any]) -> Translate
                 f"unknown BigQuery ML option {name!r}.{close_matches(name, known)}"
             )
     return translated
+
+
+def _kmeans(options: dict[str, Any], translated: Translated) -> None:
+    """model_type = 'kmeans': no label; kmeans_init_method RANDOM, KMEANS++ or CUSTOM (the
+    rows whose BOOL kmeans_init_col is TRUE start the centroids); distance EUCLIDEAN."""
+    if "input_label_cols" in options:
+        raise UnknownOptionError(
+            "model_type = 'kmeans' finds clusters: it takes no input_label_cols"
+        )
+    method = str(options.get("kmeans_init_method", "kmeans++")).lower()
+    if method not in KMEANS_INIT:
+        raise UnknownOptionError(
+            f"OPTIONS kmeans_init_method: unknown {method!r}.{close_matches(method, KMEANS_INIT)}"
+            f" Known: {', '.join(m.upper() for m in KMEANS_INIT)}"
+        )
+    column = options.get("kmeans_init_col")
+    if (method == "custom") != (column is not None):
+        raise UnknownOptionError(
+            "OPTIONS kmeans_init_method = 'CUSTOM' and kmeans_init_col go together"
+        )
+    if column is not None:
+        translated.options["init_column"] = str(column).lower()
+    else:
+        translated.options["init"] = KMEANS_INIT[method]
+    distance = str(options.get("distance_type", "euclidean")).lower()
+    if distance != "euclidean":
+        raise UnsupportedError(
+            f"OPTIONS distance_type = {distance.upper()!r}: sqlml's k-means is EUCLIDEAN"
+        )
 
 
 def _label(options: dict[str, Any]) -> str:

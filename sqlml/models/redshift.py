@@ -32,7 +32,26 @@ AUTOPILOT_METRICS = {
 
 # MODEL_TYPE → sqlml's algorithm; LINEAR_LEARNER's depends on the task.
 MODEL_TYPES = {"XGBOOST": "lightgbm", "LINEAR_LEARNER": None, "MLP": "mlp"}
-UNSUPERVISED = {"KMEANS": "clustering (unsupervised)", "FORECAST": "time-series forecasting"}
+UNSUPERVISED = {"FORECAST": "time-series forecasting"}
+# MODEL_TYPE KMEANS's hyperparameters (SageMaker's k-means) → KMeans' parameters.
+KMEANS_INIT = {"random": "random", "kmeans++": "k-means++"}
+KMEANS_HYPERPARAMETERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "K": ("n_clusters", lambda v: to_number(v, int, "HYPERPARAMETERS K")),
+    "EPOCHS": ("max_iter", lambda v: to_number(v, int, "HYPERPARAMETERS EPOCHS")),
+    "INIT_METHOD": ("init", lambda v: _kmeans_init(v)),
+}
+KMEANS_IGNORED = frozenset(
+    {
+        "MINI_BATCH_SIZE",
+        "EXTRA_CENTER_FACTOR",
+        "LOCAL_LLOYD_MAX_ITER",
+        "LOCAL_LLOYD_TOL",
+        "LOCAL_LLOYD_INIT_METHOD",
+        "LOCAL_LLOYD_NUM_TRIALS",
+        "HALF_LIFE_TIME_SIZE",
+        "EVAL_METRICS",
+    }
+)
 
 # PROBLEM_TYPE → (task, number of classes it implies: 2, 3 meaning "more than 2", or None)
 PROBLEM_TYPES = {
@@ -185,6 +204,8 @@ def from_redshift(clauses: dict[str, Any], session: Session, query: Query | None
     redshift: dict[str, Any] = clauses["redshift"]
     _refuse(clauses, redshift)
     assert query is not None  # only bring-your-own-model has none, refused above
+    if str(redshift.get("model_type", "")).upper() == "KMEANS":
+        return _kmeans(clauses, redshift, session, query)
     if not clauses.get("target"):
         raise SqlmlSyntaxError("CREATE MODEL needs TARGET <column> (the label to predict)")
     columns = session.backend.describe(query)
@@ -211,6 +232,13 @@ def from_redshift(clauses: dict[str, Any], session: Session, query: Query | None
     _settings(redshift, len(columns), translated, searching)
     if "function_types" in redshift:
         check_function_types(clauses["function"], redshift["function_types"], columns, target)
+    return _finished(redshift, model_type, query, translated)
+
+
+def _finished(
+    redshift: dict[str, Any], model_type: str, query: Query, translated: Translated
+) -> Translated:
+    """The clauses sqlml accepts without using them, noticed; the statement kept."""
     for clause, why in (
         ("iam_role", "sqlml trains inside the database, with no AWS role"),
         ("preprocessors", "sqlml's own preprocessing is part of every model"),
@@ -219,6 +247,48 @@ def from_redshift(clauses: dict[str, Any], session: Session, query: Query | None
             translated.notices.append(f"{clause.upper()} is accepted and ignored: {why}")
     translated.annotations = {"redshift": _annotation(redshift, model_type, query.sql)}
     return translated
+
+
+def _kmeans(
+    clauses: dict[str, Any], redshift: dict[str, Any], session: Session, query: Query
+) -> Translated:
+    """MODEL_TYPE KMEANS (with AUTO OFF, no TARGET, HYPERPARAMETERS ... (K 'n')): USING
+    kmeans."""
+    if clauses.get("target"):
+        raise SqlmlSyntaxError("MODEL_TYPE KMEANS finds clusters and takes no TARGET")
+    if redshift.get("auto") is not False:
+        raise SqlmlSyntaxError("MODEL_TYPE KMEANS needs AUTO OFF, as in Redshift")
+    given = redshift.get("hyperparameters") or {}
+    if "K" not in given:
+        raise SqlmlSyntaxError(
+            "MODEL_TYPE KMEANS needs the number of clusters: HYPERPARAMETERS DEFAULT EXCEPT (K 'n')"
+        )
+    translated = Translated(target="", algorithm="kmeans", task="clustering")
+    for name, value in given.items():
+        if name in KMEANS_HYPERPARAMETERS:
+            parameter, convert = KMEANS_HYPERPARAMETERS[name]
+            translated.options[parameter] = convert(value)
+        elif name in KMEANS_IGNORED:
+            translated.notices.append(
+                f"HYPERPARAMETERS {name} has no equivalent for MODEL_TYPE KMEANS: ignored"
+            )
+        else:
+            known = [*KMEANS_HYPERPARAMETERS, *KMEANS_IGNORED]
+            raise UnknownOptionError(
+                f"HYPERPARAMETERS: unknown {name!r} for MODEL_TYPE KMEANS."
+                f"{close_matches(name, known)}"
+            )
+    _settings(redshift, len(session.backend.describe(query)), translated, False)
+    return _finished(redshift, "KMEANS", query, translated)
+
+
+def _kmeans_init(value: Any) -> str:
+    given = str(value).lower()
+    if given not in KMEANS_INIT:
+        raise UnknownOptionError(
+            f"HYPERPARAMETERS INIT_METHOD: unknown {value!r}. Known: {', '.join(KMEANS_INIT)}"
+        )
+    return KMEANS_INIT[given]
 
 
 # -- clauses -----------------------------------------------------------------------------

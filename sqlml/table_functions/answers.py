@@ -44,6 +44,10 @@ EVALUATE_COLUMNS = {
         "r2_score": "r2",
         "explained_variance": "explained_variance",
     },
+    "clustering": {
+        "davies_bouldin_index": "davies_bouldin_index",
+        "mean_squared_distance": "mean_squared_distance",
+    },
 }
 # What each function accepts in its STRUCT(...).
 _PARAMS = {
@@ -264,6 +268,32 @@ def _trial_info(
     return ArrowResult.from_rows(columns, rows)
 
 
+def _centroids(
+    node: ml.MLTableFunction, model: udfs.catalog.ModelVersion, session: Session
+) -> ArrowResult:
+    """BigQuery's columns: a k-means centroid's value per input column, in the column's own
+    units; a text column's categories and their weights as JSON text (BigQuery gives an
+    ARRAY of STRUCTs)."""
+    if model.task != "clustering":
+        raise UnsupportedError(f"ML.CENTROIDS is for k-means models; {model.name!r} is not one")
+    columns = {
+        "centroid_id": pa.int64(),
+        "feature": pa.string(),
+        "numerical_value": pa.float64(),
+        "categorical_value": pa.string(),
+    }
+    rows = [
+        [
+            centroid["centroid_id"],
+            centroid["feature"],
+            centroid.get("numerical_value"),
+            json.dumps(centroid["categorical_value"]) if "categorical_value" in centroid else None,
+        ]
+        for centroid in model.metadata["centroids"]
+    ]
+    return ArrowResult.from_rows(columns, rows)
+
+
 _HANDLERS: dict[str, Callable[[ml.MLTableFunction, Any, Session], ArrowResult]] = {
     "EVALUATE": _evaluate,
     "FEATURE_IMPORTANCE": _feature_importance,
@@ -273,6 +303,7 @@ _HANDLERS: dict[str, Callable[[ml.MLTableFunction, Any, Session], ArrowResult]] 
     "CONFUSION_MATRIX": _confusion_matrix,
     "ROC_CURVE": _roc_curve,
     "TRIAL_INFO": _trial_info,
+    "CENTROIDS": _centroids,
 }
 _TAKES_ROWS = {"EVALUATE", "CONFUSION_MATRIX", "ROC_CURVE"}
 

@@ -136,8 +136,10 @@ def _pairs(
                 this="jsonb_extract_path",
                 expressions=[probability.copy(), exp.Literal.string(str(label))],
             )
-        else:
-            prob = exp.Bracket(this=probability.copy(), expressions=[exp.convert(label)])
+        else:  # not m[k]: sqlglot takes an integer k for a list's position and shifts it
+            prob = exp.Anonymous(
+                this="map_extract_value", expressions=[probability.copy(), exp.convert(label)]
+            )
         pairs.append((exp.convert(label), prob))
     if engine == "postgres":
         objects = [

@@ -420,9 +420,9 @@ BAD = [
         "mixes forms: OPTIONS with Redshift ML's IAM_ROLE",
     ),
     (
-        "TARGET churn IAM_ROLE default MODEL_TYPE KMEANS",
-        sqlml.UnsupportedError,
-        "MODEL_TYPE KMEANS",
+        "TARGET churn IAM_ROLE default AUTO OFF MODEL_TYPE KMEANS",
+        sqlml.SqlmlSyntaxError,
+        "MODEL_TYPE KMEANS finds clusters and takes no TARGET",
     ),
     (
         "TARGET churn IAM_ROLE default MODEL_TYPE XGBOST",
