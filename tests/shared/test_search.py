@@ -129,6 +129,8 @@ def test_a_time_budget_stops_the_search(con, breast_cancer):
     assert search["time_budget"] == 3 and search["trials"] >= 1
     # The deadline holds inside a trial; a little slack for the trial's own checks.
     assert search["seconds"] < 3 + 2
+    # The trials leave time to refit the best one on every training row.
+    assert search["refit"] is True
     statuses = {t["status"] for t in trials(con, "tumour")}
     assert statuses <= {"succeeded", "stopped", "failed"} and "succeeded" in statuses
 
@@ -164,3 +166,24 @@ def test_show_trials_of_a_model_trained_without_a_search(con, breast_cancer):
     con.execute(f"CREATE MODEL tumour TARGET diagnosis OPTIONS ({SMALL}) FROM breast_cancer")
     with pytest.raises(sqlml.UnsupportedError, match="without a search"):
         con.execute("SHOW TRIALS tumour")
+
+
+def test_a_search_of_one_algorithm_tries_its_defaults_first(con, breast_cancer):
+    con.execute("CREATE MODEL tumour TARGET diagnosis OPTIONS (trials = 3) FROM breast_cancer")
+    first = json.loads(trials(con, "tumour")[0]["hyperparameters"])
+    # LightGBM's defaults, inside the space sqlml searches when none is named.
+    assert first["num_leaves"] == 31 and first["learning_rate"] == 0.1
+    assert first["n_estimators"] == 100 and first["min_child_samples"] == 20
+
+
+def test_a_small_table_is_scored_by_cross_validation_unless_cv_says(con, breast_cancer):
+    con.execute(
+        f"CREATE MODEL tumour TARGET diagnosis OPTIONS (num_leaves = [7, 15], trials = 2, {SMALL}) "
+        "FROM breast_cancer"
+    )
+    assert con.backend.catalog.get("tumour").metadata["search"]["validation"] == "cv 5"
+    con.execute(
+        f"CREATE OR REPLACE MODEL tumour TARGET diagnosis OPTIONS (num_leaves = [7, 15], "
+        f"trials = 2, cv = 3, {SMALL}) FROM breast_cancer"
+    )
+    assert con.backend.catalog.get("tumour").metadata["search"]["validation"] == "cv 3"
