@@ -181,16 +181,21 @@ def contents(dsn: str) -> tuple[int, int] | None:
     with open_connection(dsn) as conn:
         if installed_version(conn) is None:
             return None
-        models = conn.execute("SELECT count(*) FROM sqlml.model_registry").fetchone()
         tables = conn.execute("SELECT count(*) FROM sqlml.feature_tables").fetchone()
-        return (models[0] if models else 0), (tables[0] if tables else 0)
+        return len(_models(conn)), (tables[0] if tables else 0)
+
+
+def _models(conn: psycopg.Connection) -> list[str]:
+    """The models, without their kept trials (which go with them)."""
+    names = conn.execute("SELECT name FROM sqlml.model_registry").fetchall()
+    return [name for (name,) in names if not udfs.catalog.is_trial_model_name(name)]
 
 
 def uninstall(dsn: str, report: Report = print) -> None:
     """Remove schema sqlml, every model and the models' FUNCTIONs."""
     with open_connection(dsn) as conn, conn.transaction():
         if installed_version(conn) is not None:
-            for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+            for name in _models(conn):
                 conn.execute("SELECT sqlml.drop_model(%s)", [name])
         conn.execute("DROP SCHEMA IF EXISTS sqlml CASCADE")
     report(

@@ -70,7 +70,9 @@ def reset(conn: psycopg.Connection) -> None:
     conn.execute("DROP SCHEMA public CASCADE")
     conn.execute("CREATE SCHEMA public")
     conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
-    for (name,) in conn.execute("SELECT name FROM sqlml.model_registry").fetchall():
+    # A model's kept search trials (m.trial_N) go with it.
+    names = conn.execute("SELECT name FROM sqlml.model_registry").fetchall()
+    for (name,) in sorted(names, key=lambda row: len(row[0]), reverse=True):
         conn.execute("SELECT sqlml.drop_model(%s)", [name])
     # Feature tables' data went with public; their definitions must go too.
     if conn.execute("SELECT to_regclass('sqlml.feature_tables')").fetchone()[0] is not None:

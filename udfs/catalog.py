@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -97,6 +97,20 @@ def ddl(engine: str) -> list[str]:
             FROM sqlml.model_registry r
             JOIN sqlml.model_versions v ON v.name = r.name AND v.version = r.current_version""",
     ]
+
+
+# A search's kept trial N of model m is a model of its own, m.trial_N (udfs/train.py
+# TrialModel), made with each version of m and scored as any model is.
+TRIAL_MARK = ".trial_"
+
+
+def trial_model_name(name: str, trial_id: int) -> str:
+    return f"{name}{TRIAL_MARK}{trial_id}"
+
+
+def is_trial_model_name(name: str) -> bool:
+    head, mark, number = name.rpartition(TRIAL_MARK)
+    return bool(head and mark and number.isdigit())
 
 
 def model_exists(name: str) -> ModelExistsError:
@@ -360,6 +374,35 @@ class Catalog:
             "updated_at = ? WHERE name = ?",
             [version, function_name, _now(), name],
         )
+
+    def trial_models(self, name: str) -> list[str]:
+        """The names of the model's kept trials' models."""
+        prefix = name + TRIAL_MARK
+        rows = self.db.run(
+            "SELECT name FROM sqlml.model_registry WHERE starts_with(name, ?)", [prefix]
+        )
+        return sorted(found for (found,) in rows if found[len(prefix) :].isdigit())
+
+    def replace_trials(
+        self,
+        name: str,
+        version: int,
+        trials: list[Any],
+        made: Callable[[str], None],
+        drop: Callable[[str], None],
+    ) -> None:
+        """Store the kept trials of the model's new version (udfs/train.py TrialModel) as
+        models m.trial_N, ``made`` telling the engine of each; the trial models of an earlier
+        version that this one does not have are dropped by ``drop``."""
+        keep = {trial_model_name(name, trial.trial_id) for trial in trials}
+        for old in self.trial_models(name):
+            if old not in keep:
+                drop(old)
+        for trial in trials:
+            trial_name = trial_model_name(name, trial.trial_id)
+            metadata = {**trial.metadata, "trial_of": [name, version], "trial_id": trial.trial_id}
+            self.add_version(trial_name, trial.onnx, metadata, None, replace=True)
+            made(trial_name)
 
     def drop(self, name: str) -> None:
         self._lock(name, "drop")

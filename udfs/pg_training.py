@@ -197,7 +197,16 @@ def train_query(
     version = catalog.add_version(name, trained.onnx, metadata, function_name, request.replace)
     # Creating PL/Python functions needs the installer's rights: a SECURITY DEFINER
     # function does it from the catalog alone, running none of the caller's SQL.
-    plpy.execute(plpy.prepare("SELECT sqlml._install_model_functions($1)", ["text"]), [name])
+    install = plpy.prepare("SELECT sqlml._install_model_functions($1)", ["text"])
+    drop = plpy.prepare("SELECT sqlml.drop_model($1)", ["text"])
+    plpy.execute(install, [name])
+    catalog.replace_trials(
+        name,
+        version,
+        trained.trials,
+        lambda trial: plpy.execute(install, [trial]),
+        lambda trial: plpy.execute(drop, [trial]),
+    )
     return version
 
 

@@ -119,9 +119,19 @@ def available_memory() -> int | None:
 
 
 @dataclass
+class TrialModel:
+    """The model of a search's trial kept besides the chosen one (search.TRIALS_KEPT)."""
+
+    trial_id: int
+    onnx: bytes
+    metadata: dict[str, Any]
+
+
+@dataclass
 class TrainedModel:
     onnx: bytes
     metadata: dict[str, Any]  # everything the catalog keeps beside the ONNX bytes
+    trials: list[TrialModel] = field(default_factory=list)
 
 
 def _noop(_: str) -> None:
@@ -176,8 +186,9 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
 
     training = frame.iloc[train_idx]
     searched: dict[str, Any] = {}
+    kept: list[search.Trial] = []
     if algo is None:
-        algo, hyperparameters, pipeline, searched = _search(
+        algo, hyperparameters, pipeline, searched, kept = _search(
             own,
             hyperparameters,
             class_weight,
@@ -196,25 +207,10 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         pipeline = _fit(
             algo, hyperparameters, task, seed, features, training, y[train_idx], progress, starts
         )
-    if algo.name == "lightgbm":
-        from .lightgbm_thresholds import round_thresholds_down_to_float32
-
-        round_thresholds_down_to_float32(pipeline.steps[-1][1])
     clock.lap("fit")
 
-    training_loss = facts.training_loss(pipeline, training, y[train_idx], task)
-    clusters: dict[str, Any] = {}
-    if clustering:
-        centers = pipeline.steps[-1][1].cluster_centers_
-        classes = list(range(1, len(centers) + 1))
-        clusters = {
-            "centroid_gaps": metrics.centroid_gaps(centers).tolist(),
-            "centroids": facts.centroids(pipeline, features),
-        }
-    progress("converting to ONNX")
-    metadata: dict[str, Any] = {
+    base: dict[str, Any] = {
         "task": task,
-        "algorithm": algo.name,
         "target": request.target,
         "target_sql_type": "BIGINT"
         if clustering
@@ -222,49 +218,105 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         "label_type": _label_type_name(target_type),
         "features": [f.to_json() for f in features],
         "classes": classes,
-        "hyperparameters": {**algo.defaults, **hyperparameters},
         "options": own,
         "rows_train": len(train_idx),
         "rows_test": len(test_idx),
         "annotations": request.annotations,
-        **clusters,
-        **searched,
+        "feature_info": facts.feature_info(frame, features),
     }
-    onnx = to_onnx(pipeline, features, {"sqlml.task": task, "sqlml.target": request.target})
-    clock.lap("convert")
+    # Clusters without held-out rows are measured on the training rows, as BigQuery does.
+    measured_idx = train_idx if clustering and not len(test_idx) else test_idx
+    rows = _Rows(frame, y, train_idx, measured_idx, features)
+    progress("converting to ONNX")
+    onnx, metadata = _stored(pipeline, algo, hyperparameters, {**base, **searched}, rows, progress)
+    trial_models = [
+        TrialModel(
+            trial.trial_id,
+            *_stored(
+                trial.pipeline,
+                ALGORITHMS[trial.algorithm],
+                trial.hyperparameters,
+                base,
+                rows,
+                _noop,
+            ),
+        )
+        for trial in kept
+    ]
+    clock.lap("convert and evaluate")
+    metadata["timings"] = clock.laps
+    return TrainedModel(onnx=onnx, metadata=metadata, trials=trial_models)
+
+
+@dataclass
+class _Rows:
+    """The rows a stored model is described by: all of them, the training rows' positions
+    and the rows its metrics are measured on."""
+
+    frame: Any
+    y: np.ndarray
+    train_idx: np.ndarray
+    measured_idx: np.ndarray
+    features: list[Feature]
+
+
+def _stored(
+    pipeline: Any,
+    algo: Algorithm,
+    hyperparameters: dict[str, Any],
+    base: dict[str, Any],
+    rows: _Rows,
+    progress: Progress,
+) -> tuple[bytes, dict[str, Any]]:
+    """A fitted pipeline as the catalog keeps it: ONNX bytes, and its metadata (``base``,
+    with what this pipeline adds: metrics of its ONNX model, parity, importance, losses)."""
+    task, features = base["task"], rows.features
+    if algo.name == "lightgbm":
+        from .lightgbm_thresholds import round_thresholds_down_to_float32
+
+        round_thresholds_down_to_float32(pipeline.steps[-1][1])
+    training = rows.frame.iloc[rows.train_idx]
+    training_loss = facts.training_loss(pipeline, training, rows.y[rows.train_idx], task)
+    metadata: dict[str, Any] = {
+        **base,
+        "algorithm": algo.name,
+        "hyperparameters": {**algo.defaults, **hyperparameters},
+    }
+    if task == "clustering":
+        centers = pipeline.steps[-1][1].cluster_centers_
+        metadata["classes"] = list(range(1, len(centers) + 1))
+        metadata["centroid_gaps"] = metrics.centroid_gaps(centers).tolist()
+        metadata["centroids"] = facts.centroids(pipeline, features)
+    target = base["target"]
+    onnx = to_onnx(pipeline, features, {"sqlml.task": task, "sqlml.target": target})
 
     metadata["metrics"] = {}
     metadata["parity_max_abs_diff"] = None
-    del training
-    # Clusters without held-out rows are measured on the training rows, as BigQuery does.
-    measured_idx = train_idx if clustering and not len(test_idx) else test_idx
-    if len(measured_idx):
-        progress(f"evaluating on {len(measured_idx):,} held-out rows")
-        holdout = frame.iloc[measured_idx]
+    measured = rows.measured_idx
+    if len(measured):
+        progress(f"evaluating on {len(measured):,} held-out rows")
+        holdout = rows.frame.iloc[measured]
         # The stored metrics are the stored (ONNX) model's; one-off, so every core may help.
         predictor = Predictor(onnx, metadata, threads=os.cpu_count() or 1)
         scores = predictor.scores_from_inputs(onnx_inputs(holdout, features))
-        metadata["metrics"] = _metrics(task, y[measured_idx], scores, metadata)
+        metadata["metrics"] = _metrics(task, rows.y[measured], scores, metadata)
         if task == "classification":
-            metadata["curves"] = metrics.curves(y[measured_idx], scores)
+            metadata["curves"] = metrics.curves(rows.y[measured], scores)
         # ONNX against the native pipeline on a sample: the conversion's parity, recorded.
         sample = slice(0, facts.NATIVE_SAMPLE_ROWS)
         native = facts.native_scores(pipeline, holdout.iloc[sample], task)
         metadata["parity_max_abs_diff"] = float(np.max(np.abs(scores[sample] - native)))
-    clock.lap("evaluate")
     metadata["importance"] = facts.importance(pipeline, features)
     if algo.name == "lightgbm":  # how often each column splits (BigQuery's importance_weight)
         split_counts = facts.importance(pipeline, features, "split", normalise=False)
         metadata["importance_split"] = split_counts
-    metadata["feature_info"] = facts.feature_info(frame, features)
     metadata["training_info"] = {
         "iterations": facts.iterations(pipeline.steps[-1][1]),
         "loss": training_loss,
         "eval_loss": facts.eval_loss(task, metadata["metrics"]),
         "learning_rate": facts.learning_rate(pipeline.steps[-1][1]),
     }
-    metadata["timings"] = clock.laps
-    return TrainedModel(onnx=onnx, metadata=metadata)
+    return onnx, metadata
 
 
 def _fit(
@@ -320,10 +372,11 @@ def _search(
     features: list[Feature],
     seed: int,
     progress: Progress,
-) -> tuple[Algorithm, dict[str, Any], Any, dict[str, Any]]:
-    """The best trial's algorithm, hyperparameters and fitted pipeline, and what the
-    catalog keeps of the search (its trials; whether the model is refit on every training
-    row, which it is unless the budget has no time left for it)."""
+) -> tuple[Algorithm, dict[str, Any], Any, dict[str, Any], list[search.Trial]]:
+    """The best trial's algorithm, hyperparameters and fitted pipeline, what the catalog
+    keeps of the search (its trials; whether the model is refit on every training row,
+    which it is unless the budget has no time left for it), and the other trials whose
+    models are kept."""
     started = time.monotonic()
     plan = search.plan(own, hyperparameters, algorithm_name, task, n_classes, class_weight)
     names = ", ".join(c.algo.name for c in plan.candidates)
@@ -343,7 +396,8 @@ def _search(
         "trials": [t.to_json(plan.metric) for t in outcome.trials],
         "search": {**outcome.summary, "refit": refit},
     }
-    return ALGORITHMS[best.algorithm], best.hyperparameters, best.pipeline, kept
+    others = [t for t in outcome.trials if t.pipeline is not None and not t.is_optimal]
+    return ALGORITHMS[best.algorithm], best.hyperparameters, best.pipeline, kept, others
 
 
 def check_columns(columns: list[str], request: TrainRequest) -> None:

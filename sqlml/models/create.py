@@ -34,6 +34,11 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     started = time.perf_counter()
     backend, catalog = session.backend, session.backend.catalog
     name: str = node.this
+    if udfs.catalog.is_trial_model_name(name):
+        raise SqlmlSyntaxError(
+            f"CREATE MODEL {name}: a name ending in {udfs.catalog.TRIAL_MARK}<n> is a kept "
+            "trial of a search; choose another name"
+        )
     existing = catalog.find(name)
     if existing is not None:
         if node.args.get("if_not_exists"):

@@ -35,6 +35,8 @@ def show_models(node: ml.ShowModels, session: Session) -> Result:
     for model in session.backend.catalog.current():
         metric = udfs.metrics.primary_metric(model.task)
         meta = model.metadata
+        if "trial_of" in meta:  # a kept trial: SHOW TRIALS lists it
+            continue
         rows.append(
             (
                 model.name,
@@ -130,6 +132,21 @@ def trials(model: udfs.catalog.ModelVersion) -> list[dict[str, Any]]:
     return list(found)
 
 
+def trial_model(
+    catalog: udfs.catalog.Catalog, model: udfs.catalog.ModelVersion, trial_id: int
+) -> udfs.catalog.ModelVersion | None:
+    """The model that scores trial ``trial_id`` of the model's version in use: the model
+    itself for the chosen trial, the trial's kept model (m.trial_N) for the best others,
+    None for a trial whose model was not kept."""
+    for trial in trials(model):
+        if trial["trial_id"] == trial_id and trial["is_optimal"]:
+            return model
+    found = catalog.find(udfs.catalog.trial_model_name(model.name, trial_id))
+    if found is None or found.metadata.get("trial_of") != [model.name, model.version]:
+        return None  # not kept, or kept for another version than the one in use
+    return found
+
+
 def show_trials(node: ml.ShowTrials, session: Session) -> Result:
     columns = {
         "trial_id": pa.int32(),
@@ -142,14 +159,20 @@ def show_trials(node: ml.ShowTrials, session: Session) -> Result:
         "status": pa.string(),
         "error_message": pa.string(),
         "is_optimal": pa.bool_(),
+        "model": pa.string(),
     }
-    rows = [
-        [
-            trial[c] if c != "hyperparameters" else json.dumps(trial[c], sort_keys=True)
-            for c in columns
-        ]
-        for trial in trials(session.backend.catalog.get(node.this))
-    ]
+    catalog = session.backend.catalog
+    model = catalog.get(node.this)
+    rows = []
+    for trial in trials(model):
+        scored = trial_model(catalog, model, trial["trial_id"])  # what PREDICT names
+        trial = {**trial, "model": None if scored is None else scored.name}
+        rows.append(
+            [
+                trial[c] if c != "hyperparameters" else json.dumps(trial[c], sort_keys=True)
+                for c in columns
+            ]
+        )
     return ArrowResult.from_rows(columns, rows)
 
 

@@ -21,7 +21,7 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, UnknownOptionError, UnsupportedError
-from sqlml.models.manage import model_metrics, trials
+from sqlml.models.manage import model_metrics, trial_model, trials
 from sqlml.models.rows import model_rows
 from sqlml.result import ArrowResult
 from sqlml.session import Session
@@ -51,17 +51,35 @@ EVALUATE_COLUMNS = {
 }
 # What each function accepts in its STRUCT(...).
 _PARAMS = {
-    "EVALUATE": {"threshold"},
+    "EVALUATE": {"threshold", "trial_id"},
     "CONFUSION_MATRIX": {"threshold"},
     "GLOBAL_EXPLAIN": {"class_level_explain"},
-    "PREDICT": {"threshold", "keep_original_columns"},
+    "PREDICT": {"threshold", "keep_original_columns", "trial_id"},
 }
+
+
+def model_of(node: ml.MLTableFunction, session: Session) -> udfs.catalog.ModelVersion:
+    """The model the call names, or with STRUCT(n AS trial_id) the model of its trial n."""
+    catalog = session.backend.catalog
+    model = catalog.get(node.args["model"])
+    trial_id = (node.args.get("params") or {}).get("trial_id")
+    if trial_id is None:
+        return model
+    if not isinstance(trial_id, int) or isinstance(trial_id, bool):
+        raise InputSchemaError(f"ML.{node.this}: STRUCT trial_id is a number, not {trial_id!r}")
+    found = trial_model(catalog, model, trial_id)
+    if found is None:
+        raise UnknownOptionError(
+            f"ML.{node.this}: trial {trial_id} of model {model.name} (version {model.version}) "
+            "has no kept model; SHOW TRIALS lists the trials that have one in its model column"
+        )
+    return found
 
 
 def answer(node: ml.MLTableFunction, session: Session) -> pa.Table:
     name = node.this
-    model = session.backend.catalog.get(node.args["model"])
     check_params(node)
+    model = model_of(node, session)
     handler = _HANDLERS.get(name)
     if handler is None:
         raise UnsupportedError(f"ML.{name} is not available")

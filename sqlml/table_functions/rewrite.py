@@ -64,8 +64,8 @@ def _sql_type(arrow_type: pa.DataType) -> exp.DataType:
 
 
 def predict_query(node: ml.MLTableFunction, session: Session) -> exp.Select:
-    model = session.backend.catalog.get(node.args["model"])
     answers.check_params(node)
+    model = answers.model_of(node, session)
     query = node.args.get("query")
     if query is None:
         raise InputSchemaError(

@@ -159,9 +159,9 @@ def test_churn_tutorial_trains_predicts_and_shows_the_model(redshift):
     assert "IAM_ROLE is accepted and ignored" in said
     assert "SETTINGS S3_BUCKET is accepted and ignored" in said
     # AUTO ON (the default without MODEL_TYPE) is USING auto: 12 trials without MAX_RUNTIME.
-    trials = redshift.execute("SHOW TRIALS customer_churn_auto_model").fetchall()
-    assert len(trials) == 12 and sum(t[-1] for t in trials) == 1
-    chosen = next(t[1] for t in trials if t[-1])
+    trials = rows(redshift, "SHOW TRIALS customer_churn_auto_model")
+    assert len(trials) == 12 and sum(t["is_optimal"] for t in trials) == 1
+    chosen = next(t["algorithm"] for t in trials if t["is_optimal"])
     assert (summary["task"], summary["algorithm"]) == ("classification", chosen)
     assert summary["metric_value"] > 0.85  # roc_auc on the hold-out; chance is 0.5
 

@@ -129,8 +129,6 @@ def test_a_time_budget_stops_the_search(con, breast_cancer):
     assert search["time_budget"] == 3 and search["trials"] >= 1
     # The deadline holds inside a trial; a little slack for the trial's own checks.
     assert search["seconds"] < 3 + 2
-    # The trials leave time to refit the best one on every training row.
-    assert search["refit"] is True
     statuses = {t["status"] for t in trials(con, "tumour")}
     assert statuses <= {"succeeded", "stopped", "failed"} and "succeeded" in statuses
 
@@ -187,3 +185,65 @@ def test_a_small_table_is_scored_by_cross_validation_unless_cv_says(con, breast_
         f"trials = 2, cv = 3, {SMALL}) FROM breast_cancer"
     )
     assert con.backend.catalog.get("tumour").metadata["search"]["validation"] == "cv 3"
+
+
+def test_the_best_trials_are_kept_as_models_to_score(connect, breast_cancer):
+    bigquery = connect(read="bigquery")
+    bigquery.execute(
+        f"CREATE MODEL tumour TARGET diagnosis OPTIONS (num_leaves = RANGE(4, 64), trials = 6, "
+        f"{SMALL}) FROM breast_cancer"
+    )
+    found = trials(bigquery, "tumour")
+    (chosen,) = [t for t in found if t["is_optimal"]]
+    assert chosen["model"] == "tumour"  # the chosen trial is the model itself
+    others = [t for t in found if t["model"] not in (None, "tumour")]
+    assert len(others) == 3  # search.TRIALS_KEPT
+    best_others = sorted((t for t in found if not t["is_optimal"]), key=lambda t: -t["value"])
+    assert {t["trial_id"] for t in others} == {t["trial_id"] for t in best_others[:3]}
+    assert [r[0] for r in bigquery.execute("SHOW MODELS").fetchall()] == ["tumour"]
+
+    trial = others[0]
+    by_struct = bigquery.execute(
+        f"SELECT predicted_diagnosis_probs FROM ML.PREDICT(MODEL tumour, TABLE breast_cancer, "
+        f"STRUCT({trial['trial_id']} AS trial_id))"
+    ).fetchall()
+    by_name = bigquery.execute(
+        f"SELECT PREDICT_PROBA(`{trial['model']}`, *) FROM breast_cancer"
+    ).fetchall()
+    chosen_scores = bigquery.execute(
+        "SELECT PREDICT_PROBA(tumour, *) FROM breast_cancer"
+    ).fetchall()
+    assert len(by_struct) == len(by_name) == 569
+    assert [r[0] for r in by_name] != [r[0] for r in chosen_scores]  # another model
+    evaluated = bigquery.execute(
+        f"SELECT roc_auc FROM ML.EVALUATE(MODEL tumour, STRUCT({trial['trial_id']} AS trial_id))"
+    ).fetchall()[0][0]
+    stored = bigquery.backend.catalog.get(trial["model"]).metadata["metrics"]["roc_auc"]
+    assert evaluated == pytest.approx(stored)
+
+    # A trial without a kept model, or one of another version, cannot be scored.
+    dropped = next(t for t in found if t["model"] is None)  # 6 trials: 2 are not kept
+    with pytest.raises(sqlml.UnknownOptionError, match="has no kept model"):
+        bigquery.execute(
+            f"SELECT * FROM ML.PREDICT(MODEL tumour, TABLE breast_cancer, "
+            f"STRUCT({dropped['trial_id']} AS trial_id))"
+        )
+    bigquery.execute(
+        f"CREATE OR REPLACE MODEL tumour TARGET diagnosis OPTIONS ({SMALL}) FROM breast_cancer"
+    )
+    assert bigquery.backend.catalog.trial_models("tumour") == []  # a new version without them
+    bigquery.execute("ALTER MODEL tumour SET VERSION 1")
+    again = {t["trial_id"]: t["model"] for t in trials(bigquery, "tumour")}
+    assert again[trial["trial_id"]] is None and again[chosen["trial_id"]] == "tumour"
+
+
+def test_dropping_a_model_drops_its_kept_trials(con, breast_cancer):
+    con.execute(
+        f"CREATE MODEL tumour TARGET diagnosis OPTIONS (num_leaves = [4, 8, 16], trials = 3, "
+        f"{SMALL}) FROM breast_cancer"
+    )
+    assert len(con.backend.catalog.trial_models("tumour")) == 2
+    con.execute("DROP MODEL tumour")
+    assert con.backend.catalog.trial_models("tumour") == []
+    with pytest.raises(sqlml.SqlmlSyntaxError, match="is a kept trial of a search"):
+        con.execute(f"CREATE MODEL m.trial_1 TARGET diagnosis OPTIONS ({SMALL}) FROM breast_cancer")
