@@ -207,6 +207,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         pipeline = _fit(
             algo, hyperparameters, task, seed, features, training, y[train_idx], progress, starts
         )
+    del training
     clock.lap("fit")
 
     base: dict[str, Any] = {
@@ -275,8 +276,8 @@ def _stored(
         from .lightgbm_thresholds import round_thresholds_down_to_float32
 
         round_thresholds_down_to_float32(pipeline.steps[-1][1])
-    training = rows.frame.iloc[rows.train_idx]
-    training_loss = facts.training_loss(pipeline, training, rows.y[rows.train_idx], task)
+    first = rows.train_idx[: facts.NATIVE_SAMPLE_ROWS]  # what the training loss is of
+    training_loss = facts.training_loss(pipeline, rows.frame.iloc[first], rows.y[first], task)
     metadata: dict[str, Any] = {
         **base,
         "algorithm": algo.name,
