@@ -172,7 +172,6 @@ class Trial:
             "status": self.status,
             "error_message": self.error,
             "is_optimal": self.is_optimal,
-            "kept": self.pipeline is not None and not self.is_optimal,
         }
 
 

@@ -507,7 +507,7 @@ def _class_weight(
     if given is None:
         return None
     if task != "classification" or classes is None:
-        raise UnknownOptionError("class_weights is for classification, not regression")
+        raise UnknownOptionError(f"class_weights is for classification, not {task}")
     if given == "balanced":
         return "balanced"
     pairs = list(given.items()) if isinstance(given, dict) else given
