@@ -167,7 +167,7 @@ def test_show_trials_of_a_model_trained_without_a_search(con, breast_cancer):
 
 
 def test_a_search_of_one_algorithm_tries_its_defaults_first(con, breast_cancer):
-    con.execute("CREATE MODEL tumour TARGET diagnosis OPTIONS (trials = 3) FROM breast_cancer")
+    con.execute("CREATE MODEL tumour TARGET diagnosis OPTIONS (trials = 1) FROM breast_cancer")
     first = json.loads(trials(con, "tumour")[0]["hyperparameters"])
     # LightGBM's defaults, inside the space sqlml searches when none is named.
     assert first["num_leaves"] == 31 and first["learning_rate"] == 0.1
