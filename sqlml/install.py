@@ -182,13 +182,18 @@ def contents(dsn: str) -> tuple[int, int] | None:
         if installed_version(conn) is None:
             return None
         tables = conn.execute("SELECT count(*) FROM sqlml.feature_tables").fetchone()
-        return len(_models(conn)), (tables[0] if tables else 0)
+        models = conn.execute(
+            "SELECT count(*) FROM sqlml.model_registry r JOIN sqlml.model_versions v "
+            "ON v.name = r.name AND v.version = r.current_version "
+            "WHERE NOT (v.metadata::jsonb ? 'trial_of')"  # a kept trial goes with its model
+        ).fetchone()
+        return (models[0] if models else 0), (tables[0] if tables else 0)
 
 
 def _models(conn: psycopg.Connection) -> list[str]:
-    """The models, without their kept trials (which go with them)."""
+    """The models, a search's kept trials (m.trial_N) before the model they go with."""
     names = conn.execute("SELECT name FROM sqlml.model_registry").fetchall()
-    return [name for (name,) in names if not udfs.catalog.is_trial_model_name(name)]
+    return sorted((name for (name,) in names), key=len, reverse=True)
 
 
 def uninstall(dsn: str, report: Report = print) -> None:

@@ -259,3 +259,13 @@ def standardised(algo: Algorithm, own: dict[str, Any]) -> Algorithm:
     if not isinstance(own["standardize"], bool):
         raise UnknownOptionError(f"standardize is TRUE or FALSE, not {own['standardize']!r}")
     return dataclasses.replace(algo, scale_inputs=own["standardize"])
+
+
+def weighed(algo: Algorithm, class_weight: dict[int, float] | str) -> dict[int, float] | str:
+    """The class weights, if the algorithm can weigh classes."""
+    if not algo.weighs_classes:
+        raise UnknownOptionError(
+            f"USING {algo.name} cannot weigh classes: class_weights is for "
+            f"{', '.join(a.name for a in ALGORITHMS.values() if a.weighs_classes)}"
+        )
+    return class_weight

@@ -375,13 +375,15 @@ class Catalog:
             [version, function_name, _now(), name],
         )
 
-    def trial_models(self, name: str) -> list[str]:
-        """The names of the model's kept trials' models."""
-        prefix = name + TRIAL_MARK
+    def trial_models(self, name: str) -> list[ModelVersion]:
+        """The models of the model's kept trials (m.trial_N made by replace_trials: their
+        metadata says so, so a model that only looks like one is not taken for it)."""
         rows = self.db.run(
-            "SELECT name FROM sqlml.model_registry WHERE starts_with(name, ?)", [prefix]
+            "SELECT name FROM sqlml.model_registry WHERE starts_with(name, ?)",
+            [name + TRIAL_MARK],
         )
-        return sorted(found for (found,) in rows if found[len(prefix) :].isdigit())
+        found = [self.find(candidate) for (candidate,) in sorted(rows)]
+        return [m for m in found if m is not None and m.metadata.get("trial_of", [None])[0] == name]
 
     def replace_trials(
         self,
@@ -396,8 +398,8 @@ class Catalog:
         version that this one does not have are dropped by ``drop``."""
         keep = {trial_model_name(name, trial.trial_id) for trial in trials}
         for old in self.trial_models(name):
-            if old not in keep:
-                drop(old)
+            if old.name not in keep:
+                drop(old.name)
         for trial in trials:
             trial_name = trial_model_name(name, trial.trial_id)
             metadata = {**trial.metadata, "trial_of": [name, version], "trial_id": trial.trial_id}

@@ -250,8 +250,8 @@ def drop_model(plpy: Any, name: str) -> None:
     catalog.get(name)
     catalog.check_may_manage(name, "drop")
     for trial in catalog.trial_models(name):
-        drop_model_functions(plpy, trial)
-        catalog.drop(trial)
+        drop_model_functions(plpy, trial.name)
+        catalog.drop(trial.name)
     drop_model_functions(plpy, name)
     catalog.drop(name)
 

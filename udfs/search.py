@@ -25,7 +25,7 @@ import pandas as pd
 from sqlml.errors import MissingExtraError, UnknownOptionError, close_matches
 
 from . import metrics
-from .algorithms import ALGORITHMS, Algorithm, algorithm, standardised
+from .algorithms import ALGORITHMS, Algorithm, algorithm, standardised, weighed
 from .features import Feature
 from .option_ranges import Range, checked
 from .preprocessing import fitting_pipeline
@@ -618,16 +618,6 @@ def _auto_candidates(
         return [Candidate(a, AUTO_SPACES[a.name], {}) for a in algorithms]
     fixed = {"class_weight": class_weight}
     return [Candidate(a, AUTO_SPACES[a.name], fixed) for a in algorithms if a.weighs_classes]
-
-
-def weighed(algo: Algorithm, class_weight: dict[int, float] | str) -> dict[int, float] | str:
-    """The class weights, if the algorithm can weigh classes."""
-    if not algo.weighs_classes:
-        raise UnknownOptionError(
-            f"USING {algo.name} cannot weigh classes: class_weights is for "
-            f"{', '.join(a.name for a in ALGORITHMS.values() if a.weighs_classes)}"
-        )
-    return class_weight
 
 
 def _is_dimension(value: Any) -> bool:

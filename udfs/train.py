@@ -31,6 +31,7 @@ from .algorithms import (
     check_natively,
     split_options,
     standardised,
+    weighed,
 )
 from .convert import to_onnx
 from .features import Feature, kind_of
@@ -173,7 +174,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
     init_rows = None if init_column is None else _init_rows(table, init_column)
     class_weight = _class_weight(own, task, classes)
     if class_weight is not None and algo is not None:
-        hyperparameters = {**hyperparameters, "class_weight": search.weighed(algo, class_weight)}
+        hyperparameters = {**hyperparameters, "class_weight": weighed(algo, class_weight)}
     progress(f"read {table.num_rows:,} rows, {table.num_columns} columns")
     if split_column is None:
         stratify = y if task == "classification" else None

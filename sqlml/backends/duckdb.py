@@ -540,7 +540,7 @@ class DuckDBBackend(Backend):
     def drop_model(self, name: str) -> None:
         with self.transaction():
             for trial in self.catalog.trial_models(name):
-                self.catalog.drop(trial)
+                self.catalog.drop(trial.name)
             self.catalog.drop(name)
         self._host.changes += 1
         self.sync_models()

@@ -132,19 +132,17 @@ def trials(model: udfs.catalog.ModelVersion) -> list[dict[str, Any]]:
     return list(found)
 
 
-def trial_model(
-    catalog: udfs.catalog.Catalog, model: udfs.catalog.ModelVersion, trial_id: int
-) -> udfs.catalog.ModelVersion | None:
-    """The model that scores trial ``trial_id`` of the model's version in use: the model
-    itself for the chosen trial, the trial's kept model (m.trial_N) for the best others,
-    None for a trial whose model was not kept."""
-    for trial in trials(model):
-        if trial["trial_id"] == trial_id and trial["is_optimal"]:
-            return model
-    found = catalog.find(udfs.catalog.trial_model_name(model.name, trial_id))
-    if found is None or found.metadata.get("trial_of") != [model.name, model.version]:
-        return None  # not kept, or kept for another version than the one in use
-    return found
+def kept_trials(
+    catalog: udfs.catalog.Catalog, model: udfs.catalog.ModelVersion
+) -> dict[int, udfs.catalog.ModelVersion]:
+    """Trial id → the model that scores that trial of the model's version in use: the model
+    itself for the chosen trial, the trial's kept model (m.trial_N) for the best others.
+    Trials whose model was not kept, or was kept for another version, are not in it."""
+    kept = {t["trial_id"]: model for t in trials(model) if t["is_optimal"]}
+    for found in catalog.trial_models(model.name):
+        if found.metadata["trial_of"] == [model.name, model.version]:
+            kept[found.metadata["trial_id"]] = found
+    return kept
 
 
 def show_trials(node: ml.ShowTrials, session: Session) -> Result:
@@ -163,9 +161,10 @@ def show_trials(node: ml.ShowTrials, session: Session) -> Result:
     }
     catalog = session.backend.catalog
     model = catalog.get(node.this)
+    kept = kept_trials(catalog, model)
     rows = []
     for trial in trials(model):
-        scored = trial_model(catalog, model, trial["trial_id"])  # what PREDICT names
+        scored = kept.get(trial["trial_id"])  # what PREDICT names to score it
         trial = {**trial, "model": None if scored is None else scored.name}
         rows.append(
             [

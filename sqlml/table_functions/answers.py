@@ -21,7 +21,7 @@ from sqlglot import exp
 from sqlml._udfs_loader import udfs
 from sqlml.dialects import expressions as ml
 from sqlml.errors import InputSchemaError, UnknownOptionError, UnsupportedError
-from sqlml.models.manage import model_metrics, trial_model, trials
+from sqlml.models.manage import kept_trials, model_metrics, trials
 from sqlml.models.rows import model_rows
 from sqlml.result import ArrowResult
 from sqlml.session import Session
@@ -67,7 +67,7 @@ def model_of(node: ml.MLTableFunction, session: Session) -> udfs.catalog.ModelVe
         return model
     if not isinstance(trial_id, int) or isinstance(trial_id, bool):
         raise InputSchemaError(f"ML.{node.this}: STRUCT trial_id is a number, not {trial_id!r}")
-    found = trial_model(catalog, model, trial_id)
+    found = kept_trials(catalog, model).get(trial_id)
     if found is None:
         raise UnknownOptionError(
             f"ML.{node.this}: trial {trial_id} of model {model.name} (version {model.version}) "
