@@ -3,7 +3,7 @@ x = [candidates], y = RANGE(lo, hi [, LOG])) and USING auto.
 
 Optuna's samplers choose each trial (random, grid, bayes = TPE); sqlml runs the trials, so
 that the time budget holds inside a trial too (LightGBM stops between trees, random forests
-and networks between rounds of warm starts). Trials are scored on a validation split carved
+and networks between epochs). Trials are scored on a validation split carved
 from the training rows (or by cv-fold cross-validation), never on the hold-out rows whose
 metrics are stored. Every trial is recorded; the best trial's model is kept, refit on all
 training rows when the budget leaves time for it.
@@ -42,6 +42,7 @@ VALIDATION_SIZE = 0.2  # of the training rows, when there is no cv
 # 142 rows: validation log loss 0.0005, hold-out 0.12).
 SMALL_TABLE_ROWS = 1000
 SMALL_CV = 5
+PARTS = 5  # one validation split is compared in this many parts: see _chosen
 TRIALS_KEPT = 3  # besides the chosen one, the best trials' models are kept, to be scored
 REFIT_FACTOR = 1.25  # a refit reads all training rows, a trial 1 - VALIDATION_SIZE of them
 DEFAULT_TRIALS = 20
@@ -130,6 +131,7 @@ class Candidate:
     algo: Algorithm
     space: dict[str, Dimension]
     fixed: dict[str, Any]
+    own_space: bool = False  # the algorithm's space (AUTO_SPACES), not one the user named
 
 
 @dataclass
@@ -158,6 +160,8 @@ class Trial:
     seconds: float = 0.0
     error: str | None = None
     is_optimal: bool = False
+    baseline: bool = False  # the first candidate's defaults, kept unless clearly beaten
+    parts: list[float | None] = field(default_factory=list, repr=False)  # see _score
     pipeline: Any = field(default=None, repr=False)  # fitted on the training part, if kept
 
     def to_json(self, metric: str) -> dict[str, Any]:
@@ -234,6 +238,7 @@ def plan(
         named = algo.named(hyperparameters)
         space = {k: _dimension(k, v) for k, v in named.items() if _is_dimension(v)}
         fixed = {k: v for k, v in named.items() if k not in space}
+        own_space = False
         if class_weight is not None:
             fixed["class_weight"] = weighed(algo, class_weight)
         if not space:  # trials with nothing named to search: the algorithm's own space
@@ -242,8 +247,9 @@ def plan(
                     "search = 'grid' needs a candidate list to search: x = [a, b, ...]"
                 )
             space = {k: d for k, d in AUTO_SPACES[algo.name].items() if k not in fixed}
+            own_space = True
         algo.check_options({**fixed, **{k: _example(d) for k, d in space.items()}})
-        candidates = [Candidate(algo, space, fixed)]
+        candidates = [Candidate(algo, space, fixed, own_space)]
     trials = own.get("trials")
     if trials is not None:
         trials = int(checked("trials", trials, Range(int, 1, 100_000)))
@@ -288,8 +294,10 @@ def run(
     if len(search.candidates) > 1:  # each algorithm's defaults first: the baseline
         for candidate in search.candidates:
             study.enqueue_trial({"algorithm": candidate.algo.name})
-    elif search.method != "grid":  # the defaults, as far as the space holds them
-        study.enqueue_trial(_defaults_in_space(search.candidates[0], task), skip_if_exists=True)
+    elif search.method != "grid" and not search.candidates[0].own_space:
+        # the defaults, as far as the user's space holds them (in its own space, _suggested
+        # gives the first trial the algorithm's defaults)
+        study.enqueue_trial(_defaults_in_space(search.candidates[0]), skip_if_exists=True)
     trials: list[Trial] = []
     lock = threading.Lock()
 
@@ -312,9 +320,10 @@ def run(
             raise optuna.TrialPruned
         candidate, params = _suggested(chosen, search)
         trial = Trial(chosen.number + 1, candidate.algo.name, {**candidate.fixed, **params})
+        trial.baseline = chosen.number == 0 and candidate.own_space
         clock = time.monotonic()
         try:
-            trial.value, trial.eval_loss, trial.pipeline = _score(
+            trial.value, trial.eval_loss, trial.parts, trial.pipeline = _score(
                 candidate.algo,
                 trial.hyperparameters,
                 frame,
@@ -344,7 +353,7 @@ def run(
     finished = [t for t in trials if t.status == "succeeded" and t.value is not None]
     if not finished:
         raise _no_trial_finished(search, trials)
-    best = (max if search.maximise else min)(finished, key=lambda t: t.value or 0.0)
+    best = _chosen(finished, search.maximise, progress)
     best.is_optimal = True
     summary = {
         "method": search.method,
@@ -367,9 +376,10 @@ class _OutOfTime(Exception):
 
 
 def _keep_the_best_models(trials: list[Trial], maximise: bool) -> None:
-    """Only the best TRIALS_KEPT + 1 trials keep their fitted models (memory stays bounded
-    however many trials run)."""
+    """Only the best TRIALS_KEPT + 1 trials and the baseline keep their fitted models
+    (memory stays bounded however many trials run)."""
     fitted = [t for t in trials if t.pipeline is not None and t.value is not None]
+    fitted = [t for t in fitted if not t.baseline]  # it may yet be chosen: see _chosen
     fitted.sort(key=lambda t: t.value or 0.0, reverse=maximise)
     for trial in fitted[TRIALS_KEPT + 1 :]:
         trial.pipeline = None
@@ -390,11 +400,14 @@ def _score(
     seed: int,
     search: Plan,
     deadline: float | None,
-) -> tuple[float | None, float | None, Any]:
-    """The trial's metric on validation (the mean over cv folds), its eval loss, and its
-    fitted pipeline when there is one split (cv's fold models are not kept)."""
+) -> tuple[float | None, float | None, list[float | None], Any]:
+    """The trial's metric on validation (the mean over cv folds), its eval loss, the metric
+    on each part of validation (each fold, or each of PARTS parts of the one split's rows:
+    what _chosen compares trials by), and its fitted pipeline when there is one split (cv's
+    fold models are not kept)."""
     values: list[float | None] = []
     losses: list[float | None] = []
+    parts: list[float | None] = []
     pipeline = None
     threads = max(1, (os.cpu_count() or 1) // search.parallel)
     for fit_rows, check_rows in folds:
@@ -405,11 +418,46 @@ def _score(
         measured = _measured(task, y[check_rows], scores, pipeline)
         values.append(measured[search.metric])
         losses.append(measured[LOSSES[task]])
+        if len(folds) == 1:  # the split's rows are in random order: each part is a sample
+            for part in np.array_split(np.arange(len(check_rows)), PARTS):
+                on_part = _measured(task, y[check_rows][part], scores[part], pipeline)
+                parts.append(on_part[search.metric])
+        else:
+            parts.append(measured[search.metric])
     if any(v is None for v in values):
-        return None, None, None
+        return None, None, [], None
     value = float(np.mean([v for v in values if v is not None]))
     loss = None if None in losses else float(np.mean([v for v in losses if v is not None]))
-    return value, loss, pipeline  # cv: the last fold's model stands for the trial
+    return value, loss, parts, pipeline  # cv: the last fold's model stands for the trial
+
+
+def _chosen(finished: list[Trial], maximise: bool, progress: Progress) -> Trial:
+    """The best trial on validation, unless the baseline (the defaults) is within one
+    standard error of it: the mean of their paired differences over the parts of
+    validation must exceed its standard error (the one-standard-error rule). Among
+    hundreds of trials the best is partly the luckiest on these rows; a gain inside that
+    noise does not carry to new rows, and the defaults are the safer model."""
+    best = (max if maximise else min)(finished, key=lambda t: t.value or 0.0)
+    baseline = next((t for t in finished if t.baseline), None)
+    if baseline is None or baseline is best:
+        return best
+    pairs = [
+        (ours, theirs)
+        for ours, theirs in zip(best.parts, baseline.parts, strict=False)
+        if ours is not None and theirs is not None
+    ]
+    if len(pairs) < 2:
+        return best
+    gains = np.array([ours - theirs for ours, theirs in pairs]) * (1 if maximise else -1)
+    error = float(gains.std(ddof=1)) / math.sqrt(len(gains))
+    if gains.mean() > error:
+        return best
+    progress(
+        f"trial {best.trial_id} beats the defaults (trial {baseline.trial_id}) by "
+        f"{gains.mean():.4f}, within its standard error {error:.4f} over {len(gains)} parts "
+        f"of validation: the defaults are kept"
+    )
+    return baseline
 
 
 def fit(
@@ -444,29 +492,35 @@ def fit(
             model.set_params(n_estimators=min(grown, total))
             model.fit(prepared, y)
         model.set_params(warm_start=False)
-    elif algo.name == "mlp":  # trained a few epochs at a time
-        import warnings
-
-        from sklearn.exceptions import ConvergenceWarning
-
-        epochs, step = model.max_iter, 20
-        model.set_params(warm_start=True, max_iter=step)
-        done = 0
-        while done < epochs:
-            if _past(deadline):
-                raise _OutOfTime
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(prepared, y)
-            done += step
-            if model.n_iter_ < step or model._no_improvement_count > model.n_iter_no_change:
-                break
-        model.set_params(warm_start=False, max_iter=epochs)
+    elif algo.name == "mlp" and model.solver != "lbfgs" and not model.early_stopping:
+        _train_by_epochs(model, prepared, y, deadline)
     else:
         model.fit(prepared, y)
     if _past(deadline):
         raise _OutOfTime
     return pipeline
+
+
+def _train_by_epochs(model: Any, X: Any, y: np.ndarray, deadline: float) -> None:
+    """A network's fit, one epoch per partial_fit so that the deadline is checked between
+    epochs. partial_fit keeps Adam's state from one epoch to the next, and a RandomState
+    (not the seed) keeps the shuffles going on, so this trains the network fit() would
+    (the same steps, another order of rows): the trial's score describes its refit."""
+    seed = model.random_state
+    model.set_params(random_state=np.random.RandomState(seed))
+    classes = np.unique(y) if hasattr(model, "predict_proba") else None
+    try:
+        for _ in range(model.max_iter):
+            if _past(deadline):
+                raise _OutOfTime
+            if classes is None:
+                model.partial_fit(X, y)
+            else:
+                model.partial_fit(X, y, classes=classes)
+            if model._no_improvement_count > model.n_iter_no_change:  # fit()'s own stop
+                break
+    finally:
+        model.set_params(random_state=seed)
 
 
 def _stop_at(deadline: float) -> Callable[[Any], None]:
@@ -551,16 +605,18 @@ def _sampler(optuna: Any, search: Plan, seed: int) -> Any:
 
 
 def _suggested(trial: Any, search: Plan) -> tuple[Candidate, dict[str, Any]]:
-    """The candidate and hyperparameters Optuna picked for this trial. Under USING auto the
-    first trials (enqueued, one per algorithm) take each algorithm's defaults."""
+    """The candidate and hyperparameters Optuna picked for this trial. In the algorithms'
+    own spaces the first trials (under USING auto enqueued, one per algorithm) take each
+    algorithm's defaults, exactly (LightGBM's reg_lambda = 0 is no point of a LOG range)."""
     by_name = {c.algo.name: c for c in search.candidates}
     if len(by_name) > 1:
         candidate = by_name[trial.suggest_categorical("algorithm", list(by_name))]
-        if trial.number < len(by_name):
-            return candidate, {}
         prefix = f"{candidate.algo.name}."
     else:
         candidate, prefix = search.candidates[0], ""
+    if trial.number < len(by_name) and candidate.own_space:
+        defaults = _defaults(candidate)
+        return candidate, {k: defaults[k] for k in candidate.space if k in defaults}
     params = {}
     for name, dimension in candidate.space.items():
         key = prefix + name
@@ -572,10 +628,16 @@ def _suggested(trial: Any, search: Plan) -> tuple[Candidate, dict[str, Any]]:
     return candidate, params
 
 
-def _defaults_in_space(candidate: Candidate, task: str) -> dict[str, Any]:
+def _defaults(candidate: Candidate) -> dict[str, Any]:
+    """The hyperparameters the algorithm has when none is given."""
+    task = candidate.algo.tasks[0]  # the defaults are the same for every task
+    return {**candidate.algo.factory(task)().get_params(), **candidate.algo.defaults}
+
+
+def _defaults_in_space(candidate: Candidate) -> dict[str, Any]:
     """Optuna's parameters for the algorithm's own defaults, for each dimension that holds
     its default (the others are sampled)."""
-    defaults = {**candidate.algo.factory(task)().get_params(), **candidate.algo.defaults}
+    defaults = _defaults(candidate)
     chosen: dict[str, Any] = {}
     for name, dimension in candidate.space.items():
         default = defaults.get(name)
@@ -615,9 +677,9 @@ def _auto_candidates(
         )
     algorithms = [ALGORITHMS[name] for name in AUTO_ALGORITHMS[task]]
     if class_weight is None:
-        return [Candidate(a, AUTO_SPACES[a.name], {}) for a in algorithms]
+        return [Candidate(a, AUTO_SPACES[a.name], {}, True) for a in algorithms]
     fixed = {"class_weight": class_weight}
-    return [Candidate(a, AUTO_SPACES[a.name], fixed) for a in algorithms if a.weighs_classes]
+    return [Candidate(a, AUTO_SPACES[a.name], fixed, True) for a in algorithms if a.weighs_classes]
 
 
 def _is_dimension(value: Any) -> bool:

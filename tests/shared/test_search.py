@@ -113,7 +113,10 @@ def test_using_auto_tries_each_algorithm_first_and_keeps_the_best(con, breast_ca
         "logistic_regression",
         "mlp",
     ]
-    assert all(json.loads(t["hyperparameters"]) == {} for t in found[:4])  # their defaults
+    first = [json.loads(t["hyperparameters"]) for t in found[:4]]  # each one's defaults
+    assert first[0]["num_leaves"] == 31 and first[0]["reg_lambda"] == 0.0
+    assert first[1]["max_features"] == "sqrt" and first[2] == {"C": 1.0}
+    assert first[3]["hidden_layer_sizes"] == [100]
     (best,) = [t for t in found if t["is_optimal"]]
     shown = con.execute("SHOW MODELS").fetchall()
     assert shown[0][3] == best["algorithm"]
