@@ -641,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     if threads != 2:
         print(f"note: this machine has {threads} cores; the issue's setting is 2", file=sys.stderr)
     print(
-        f"{len(loaded)} data set(s), budget {budget:g} s, {threads} LightGBM threads: about "
+        f"{len(loaded)} data set(s), budget {budget:g} s, {threads} LightGBM threads, "
         f"{len(seeds)} seed(s): about {len(loaded) * len(seeds) * (3 * budget + 5) / 60:.0f} min",
         file=sys.stderr,
     )

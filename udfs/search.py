@@ -161,7 +161,6 @@ class Trial:
     error: str | None = None
     is_optimal: bool = False
     baseline: bool = False  # the first candidate's defaults, kept unless clearly beaten
-    parts: list[float | None] = field(default_factory=list, repr=False)  # see _score
     pipeline: Any = field(default=None, repr=False)  # fitted on the training part, if kept
 
     def to_json(self, metric: str) -> dict[str, Any]:
@@ -302,8 +301,9 @@ def run(
     lock = threading.Lock()
 
     def trials_deadline() -> float | None:
-        """The deadline less the time to refit the best trial so far on every training row,
-        so that the refit fits in the budget too."""
+        """The deadline less the time to refit the best trial so far on every training row
+        and to check it against the defaults on fresh folds (_chosen), so that both fit in
+        the budget too."""
         if deadline is None:
             return None
         with lock:
@@ -311,7 +311,8 @@ def run(
         if not done:
             return deadline
         best = (max if search.maximise else min)(done, key=lambda t: t.value or 0.0)
-        return deadline - best.seconds / len(folds) * REFIT_FACTOR
+        check = 0.0 if best.baseline else sum(t.seconds for t in done if t.baseline) + best.seconds
+        return deadline - best.seconds / len(folds) * REFIT_FACTOR - check
 
     def objective(chosen: Any) -> float:
         trial_deadline = trials_deadline()
@@ -323,7 +324,7 @@ def run(
         trial.baseline = chosen.number == 0 and candidate.own_space
         clock = time.monotonic()
         try:
-            trial.value, trial.eval_loss, trial.parts, trial.pipeline = _score(
+            trial.value, trial.eval_loss, _, trial.pipeline = _score(
                 candidate.algo,
                 trial.hyperparameters,
                 frame,
@@ -353,7 +354,16 @@ def run(
     finished = [t for t in trials if t.status == "succeeded" and t.value is not None]
     if not finished:
         raise _no_trial_finished(search, trials)
-    best = _chosen(finished, search.maximise, progress)
+    fresh = _folds(len(y), y if task == "classification" else None, cv, seed + 1)
+
+    def rescored(trial: Trial) -> list[float | None]:
+        """The trial's metric on each part of folds it was not chosen on."""
+        algo = ALGORITHMS[trial.algorithm]
+        return _score(
+            algo, trial.hyperparameters, frame, y, fresh, features, task, seed, search, deadline
+        )[2]
+
+    best = _chosen(finished, search.maximise, rescored, progress)
     best.is_optimal = True
     summary = {
         "method": search.method,
@@ -431,31 +441,37 @@ def _score(
     return value, loss, parts, pipeline  # cv: the last fold's model stands for the trial
 
 
-def _chosen(finished: list[Trial], maximise: bool, progress: Progress) -> Trial:
-    """The best trial on validation, unless the baseline (the defaults) is within one
-    standard error of it: the mean of their paired differences over the parts of
-    validation must exceed its standard error (the one-standard-error rule). Among
-    hundreds of trials the best is partly the luckiest on these rows; a gain inside that
-    noise does not carry to new rows, and the defaults are the safer model."""
+def _chosen(
+    finished: list[Trial],
+    maximise: bool,
+    rescored: Callable[[Trial], list[float | None]],
+    progress: Progress,
+) -> Trial:
+    """The best trial on validation, unless it does not beat the baseline (the defaults)
+    on folds it was not chosen on by more than one standard error: the mean of their
+    paired differences over the parts of those folds must exceed its standard error (the
+    one-standard-error rule). Among hundreds of trials the best is partly the luckiest on
+    the search's folds; a lead that does not hold on others does not carry to new rows,
+    and the defaults are the safer model. With no time left to check, the best is kept."""
     best = (max if maximise else min)(finished, key=lambda t: t.value or 0.0)
     baseline = next((t for t in finished if t.baseline), None)
     if baseline is None or baseline is best:
         return best
-    pairs = [
-        (ours, theirs)
-        for ours, theirs in zip(best.parts, baseline.parts, strict=False)
-        if ours is not None and theirs is not None
-    ]
+    try:
+        ours, theirs = rescored(best), rescored(baseline)
+    except Exception:  # _OutOfTime, or a fit that fails on other rows: the search's choice
+        return best
+    pairs = [(a, b) for a, b in zip(ours, theirs, strict=False) if a is not None and b is not None]
     if len(pairs) < 2:
         return best
-    gains = np.array([ours - theirs for ours, theirs in pairs]) * (1 if maximise else -1)
+    gains = np.array([a - b for a, b in pairs]) * (1 if maximise else -1)
     error = float(gains.std(ddof=1)) / math.sqrt(len(gains))
     if gains.mean() > error:
         return best
     progress(
         f"trial {best.trial_id} beats the defaults (trial {baseline.trial_id}) by "
-        f"{gains.mean():.4f}, within its standard error {error:.4f} over {len(gains)} parts "
-        f"of validation: the defaults are kept"
+        f"{gains.mean():.4f} on fresh folds, within its standard error {error:.4f} over "
+        f"{len(gains)} parts: the defaults are kept"
     )
     return baseline
 
