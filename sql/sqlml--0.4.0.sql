@@ -52,6 +52,32 @@ LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_t
 handoff.call(plpy, handoff.set_model_version, name, version)
 $sqlml$;
 
+-- EXPORT MODEL's file as bytes (the version in use unless one is given): the server's file
+-- system is not the caller's, so the caller writes the file, e.g. psql's \lo_export or
+-- \copy of encode(..., 'base64'). Read with the caller's rights: row security applies.
+-- → sqlml/in_server.py: export_model
+CREATE OR REPLACE FUNCTION sqlml.export_model(name text, version integer DEFAULT NULL)
+RETURNS bytea
+LANGUAGE plpython3u STABLE AS $sqlml$
+@PRELUDE@
+return handoff.call(plpy, handoff.export_model, name, version)
+$sqlml$;
+
+-- IMPORT MODEL of a file's bytes (the server cannot read the caller's files): the version
+-- stored. The other arguments are the statement's clauses (TASK, FEATURES, TARGET,
+-- FUNCTION, OR REPLACE).
+-- → sqlml/in_server.py: import_model
+CREATE OR REPLACE FUNCTION sqlml.import_model(
+    name text, onnx bytea, task text DEFAULT NULL, features text[] DEFAULT NULL,
+    target text DEFAULT NULL, function_name text DEFAULT NULL, replace boolean DEFAULT false
+) RETURNS integer
+LANGUAGE plpython3u VOLATILE AS $sqlml$
+@PRELUDE@
+return handoff.call(
+    plpy, handoff.import_model, GD, name, onnx, task, features, target, function_name, replace
+)
+$sqlml$;
+
 -- A model's prediction for one row given as a JSON object of its features (text).
 -- → sqlml/in_server.py: predict_json
 CREATE OR REPLACE FUNCTION sqlml.predict(model text, features jsonb) RETURNS text

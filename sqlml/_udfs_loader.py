@@ -20,6 +20,7 @@ MODULES = (
     "pg_scoring",
     "pg_spi",
     "pg_training",
+    "portable",
     "predict",
     "search",
     "query",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     import udfs.pg_scoring
     import udfs.pg_spi
     import udfs.pg_training
+    import udfs.portable
     import udfs.predict
     import udfs.query
     import udfs.search

@@ -31,7 +31,7 @@ from sqlml.errors import (
     UnsupportedError,
 )
 from sqlml.feature_tables import statements as feature_table_statements
-from sqlml.models import create, manage
+from sqlml.models import create, manage, portable
 from sqlml.parameters import Params
 from sqlml.positions import locate
 from sqlml.predict.calls import model_name, signature
@@ -470,6 +470,8 @@ HANDLERS: dict[type[ml.MLStatement], Handler] = {
     ml.DropModel: manage.drop_model,
     ml.AlterModelVersion: manage.alter_model_version,
     ml.AlterModelOwner: manage.alter_model_owner,
+    ml.ExportModel: portable.export_model,
+    ml.ImportModel: portable.import_model,
     ml.Retrain: manage.retrain,
     ml.CreateFeatureTable: feature_table_statements.create_feature_table,
     ml.RefreshFeatureTable: feature_table_statements.refresh_feature_table,

@@ -121,6 +121,20 @@ class MissingExtraError(SqlmlError, ImportError):
     sqlstate = "58P01"
 
 
+class FileAccessError(SqlmlError, OSError):
+    """A file sqlml was asked to read or write (EXPORT / IMPORT MODEL) cannot be; the
+    message names it and says why."""
+
+    sqlstate = "58030"
+
+
+class ModelFileError(SqlmlError, ValueError):
+    """A file or bytes given as a model are not an ONNX model sqlml can serve; the message
+    says what is wrong with it."""
+
+    sqlstate = "22P03"
+
+
 class BackendError(SqlmlError, RuntimeError):
     """The database engine rejected a statement sqlml generated or passed through.
 
@@ -155,6 +169,8 @@ def from_server(sqlstate: str | None, message: str) -> SqlmlError | None:
         UnsupportedError,
         TrainingTooLargeError,
         ParameterError,
+        FileAccessError,
+        ModelFileError,
     ]
     for cls in classes:
         if cls.sqlstate == sqlstate:

@@ -29,6 +29,12 @@ install_model_functions = udfs.pg_functions.install_model_functions
 drop_model = udfs.pg_functions.drop_model
 set_model_version = udfs.pg_functions.set_model_version
 
+
+def export_model(plpy: Any, name: str, version: int | None) -> bytes:
+    """sqlml.export_model(): EXPORT MODEL's file, read with the caller's rights."""
+    return udfs.portable.export(udfs.catalog.Catalog(udfs.pg_spi.SpiExecutor(plpy)), name, version)
+
+
 # Scoring: a model's per-row and batch functions, and sqlml.predict(model, jsonb).
 row_function = udfs.pg_scoring.row_function
 predict_batch = udfs.pg_scoring.predict_batch
@@ -77,6 +83,34 @@ def command_rows(
         "versions": ml.ShowModelVersions,
     }
     return _connection(plpy, cache).command(nodes[command](this=model)).fetchall()
+
+
+def import_model(
+    plpy: Any,
+    cache: dict[Any, Any],
+    name: str,
+    data: bytes,
+    task: str | None,
+    features: list[str] | None,
+    target: str | None,
+    function_name: str | None,
+    replace: bool,
+) -> int:
+    """sqlml.import_model(): IMPORT MODEL of the bytes given; the version stored."""
+    from sqlml.dialects import expressions as ml
+
+    node = ml.ImportModel(
+        this=name,
+        data=bytes(data),
+        task=task,
+        features=features,
+        target=target,
+        function=function_name,
+        replace=bool(replace),
+    )
+    row = _connection(plpy, cache).command(node).fetchone()
+    assert row is not None
+    return int(row[1])
 
 
 def evaluate_rows(

@@ -23,6 +23,8 @@ _ML_OPENINGS = {
     ("EXPLAIN", "MODEL"),
     ("DROP", "MODEL"),
     ("ALTER", "MODEL"),
+    ("EXPORT", "MODEL"),
+    ("IMPORT", "MODEL"),
     ("CREATE", "FEATURE"),
     ("REFRESH", "FEATURE"),
     ("SHOW", "FEATURE"),
@@ -96,7 +98,8 @@ def _is_ml(tokens: list[Token]) -> bool:
         return True
     if words[:1] == ["RETRAIN"]:  # MindsDB's: answered with sqlml's way
         return True
-    if words[:3] in (["CREATE", "OR", "REPLACE"],) and words[3:4] in (["MODEL"], ["FEATURE"]):
+    or_replace = (["CREATE", "OR", "REPLACE"], ["IMPORT", "OR", "REPLACE"])
+    if words[:3] in or_replace and words[3:4] in (["MODEL"], ["FEATURE"]):
         return True
     calls = [i for i, t in enumerate(tokens[:-1]) if tokens[i + 1].token_type == TokenType.L_PAREN]
     return any(

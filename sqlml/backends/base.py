@@ -127,6 +127,10 @@ class Backend(ABC):
             return known.duckdb if known else str(kind).upper()
         return str(kind)
 
+    # EXPORT / IMPORT MODEL write and read files where the statement runs: the caller's,
+    # except inside the PostgreSQL server, whose file system is not the user's.
+    local_files: ClassVar[bool] = True
+
     reads_frames: ClassVar[bool] = False  # data frames in the caller's scope, by name
 
     @contextmanager

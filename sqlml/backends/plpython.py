@@ -19,6 +19,8 @@ from sqlml.result import Result, RowsResult
 
 
 class PlPythonBackend(ServerModels):
+    local_files = False
+
     def __init__(self, plpy: Any, cache: dict[Any, Any]):
         self.plpy = plpy
         self.cache = cache

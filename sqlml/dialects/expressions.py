@@ -84,6 +84,30 @@ class AlterModelVersion(MLStatement):
     arg_types = {"this": True, "version": True}
 
 
+class ExportModel(MLStatement):
+    """EXPORT MODEL m [VERSION n] TO 'path' (BigQuery's OPTIONS (URI = 'path') too)."""
+
+    arg_types = {"this": True, "version": False, "path": True}
+
+
+class ImportModel(MLStatement):
+    """IMPORT [OR REPLACE] MODEL [IF NOT EXISTS] m FROM 'path' [TASK t] [FEATURES (a, ...)]
+    [TARGET c] [FUNCTION f], and BigQuery's CREATE MODEL m OPTIONS (MODEL_TYPE = 'ONNX',
+    MODEL_PATH = 'path'). ``data``: the file's bytes instead of a path (sqlml.import_model)."""
+
+    arg_types = {
+        "this": True,
+        "path": False,
+        "data": False,
+        "task": False,
+        "features": False,  # list[str]
+        "target": False,
+        "function": False,
+        "replace": False,
+        "if_not_exists": False,
+    }
+
+
 class AlterModelOwner(MLStatement):
     arg_types = {"this": True, "owner": True}
 

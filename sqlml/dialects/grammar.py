@@ -1,6 +1,6 @@
 """The ML grammar shared by every sqlml dialect, as a mixin for a sqlglot parser class:
 the statement dispatch, CREATE MODEL and the statements that manage models (SHOW /
-DESCRIBE / EVALUATE / EXPLAIN / DROP / ALTER, with SHOW / DESCRIBE / DROP FEATURE TABLE),
+DESCRIBE / EVALUATE / EXPLAIN / DROP / ALTER / EXPORT, with SHOW / DESCRIBE / DROP FEATURE TABLE),
 composed with the mixins of Redshift ML's clauses (redshift_grammar.py), the feature
 tables (feature_grammar.py) and the functions (function_grammar.py); pieces they share
 are in parsing.py."""
@@ -47,6 +47,8 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
             "EXPLAIN": self._parse_ml_explain,
             "DROP": self._parse_ml_drop,
             "ALTER": self._parse_ml_alter,
+            "EXPORT": self._parse_ml_export,
+            "IMPORT": self._parse_ml_import,
             "REFRESH": self._parse_ml_refresh,
             "RETRAIN": lambda: ml.Retrain(this=self._parse_model_name()),
         }
@@ -126,6 +128,8 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
                 self._fail(
                     f"Unexpected {self._curr.text!r} in CREATE MODEL; expected one of {expected}"
                 )
+        if query is None and str(args["options"].get("model_type", "")).upper() == "ONNX":
+            return self._bigquery_import(args)
         if query is None and "job_name" not in redshift:
             self._fail("CREATE MODEL needs its training data: AS SELECT ... or FROM table")
         # Without TARGET, BigQuery's OPTIONS (input_label_cols = [...] or its default label
@@ -137,6 +141,25 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
                 "OPTIONS (input_label_cols = ['column']))"
             )
         return ml.CreateModel(query=query, **args)
+
+    def _bigquery_import(self, args: dict[str, Any]) -> ml.ImportModel:
+        """BigQuery's CREATE MODEL m OPTIONS (MODEL_TYPE = 'ONNX', MODEL_PATH = '...')."""
+        options = {k: v for k, v in args["options"].items() if k != "model_type"}
+        path = options.pop("model_path", None)
+        if not isinstance(path, str):
+            self._fail("MODEL_TYPE = 'ONNX' needs MODEL_PATH = 'file.onnx': the model to import")
+        if options:
+            self._fail(
+                f"MODEL_TYPE = 'ONNX' imports a model and takes no other option "
+                f"({', '.join(options)}); sqlml's IMPORT MODEL takes TASK and FEATURES"
+            )
+        return ml.ImportModel(
+            this=args["this"],
+            path=path,
+            replace=args["replace"],
+            if_not_exists=args["if_not_exists"],
+            function=args.get("function"),
+        )
 
     def _parse_ml_target(self) -> str:
         """The label column: a name, or a string as Redshift's documentation writes it
@@ -217,10 +240,70 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
             return ml.AlterModelOwner(this=name, owner=role.name)
         if not self._match_text_seq("SET", "VERSION"):
             self._fail("Expected SET VERSION <n> or OWNER TO <role> after ALTER MODEL <name>")
+        return ml.AlterModelVersion(this=name, version=self._parse_ml_version_number("SET VERSION"))
+
+    def _parse_ml_export(self) -> exp.Expr | None:
+        if not self._match_text_seq("MODEL"):
+            return None
+        name = self._parse_model_name()
+        version = None
+        if self._match_text_seq("VERSION"):
+            version = self._parse_ml_version_number("VERSION")
+        if self._match_text_seq("TO"):
+            path = self._parse_string()
+            if path is None:
+                self._fail("EXPORT MODEL ... TO takes the file's path in quotes: TO 'model.onnx'")
+            return ml.ExportModel(this=name, version=version, path=path.name)
+        if self._match_text_seq("OPTIONS"):  # BigQuery's OPTIONS (URI = '...')
+            options: dict[str, Any] = {}
+            self._parse_ml_options(options)
+            if set(options) != {"uri"} or not isinstance(options["uri"], str):
+                self._fail("EXPORT MODEL ... OPTIONS takes one option, URI = 'path'")
+            return ml.ExportModel(this=name, version=version, path=options["uri"])
+        self._fail("Expected TO 'path' (or OPTIONS (URI = 'path')) after EXPORT MODEL <name>")
+
+    def _parse_ml_import(self) -> exp.Expr | None:
+        replace = self._match_text_seq("OR", "REPLACE")
+        if not self._match_text_seq("MODEL"):
+            return None
+        if_not_exists = self._match_text_seq("IF", "NOT", "EXISTS")
+        args: dict[str, Any] = {
+            "this": self._parse_model_name(),
+            "replace": replace,
+            "if_not_exists": if_not_exists,
+        }
+        if not self._match(TokenType.FROM):
+            self._fail("Expected FROM 'file.onnx' after IMPORT MODEL <name>")
+        path = self._parse_string()
+        if path is None:
+            self._fail("IMPORT MODEL ... FROM takes the file's path in quotes: FROM 'model.onnx'")
+        args["path"] = path.name
+        while self._curr and self._curr.token_type != TokenType.SEMICOLON:
+            clause = self._curr
+            word = clause.text.upper()
+            self._advance()
+            if word == "TASK":
+                self._set_once(args, "task", self._parse_ml_word(), clause)
+            elif word == "FEATURES":
+                names = self._parse_wrapped_csv(self._parse_ml_column_name)
+                self._set_once(args, "features", names, clause)
+            elif word == "TARGET":
+                self._set_once(args, "target", self._parse_ml_column_name(), clause)
+            elif word == "FUNCTION":
+                self._set_once(args, "function", self._parse_ml_function_name(), clause)
+            else:
+                self._fail(
+                    f"Unexpected {clause.text!r} in IMPORT MODEL; expected one of TASK, "
+                    "FEATURES (name, ...), TARGET, FUNCTION",
+                    clause,
+                )
+        return ml.ImportModel(**args)
+
+    def _parse_ml_version_number(self, clause: str) -> int:
         version = self._parse_number()
         if version is None or not version.this.isdigit():
-            self._fail("SET VERSION takes a whole version number")
-        return ml.AlterModelVersion(this=name, version=int(version.this))
+            self._fail(f"{clause} takes a whole version number")
+        return int(version.this)
 
     # -- CREATE MODEL's pieces -------------------------------------------------------
 

@@ -34,17 +34,8 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     started = time.perf_counter()
     backend, catalog = session.backend, session.backend.catalog
     name: str = node.this
-    if udfs.catalog.is_trial_model_name(name):
-        raise SqlmlSyntaxError(
-            f"CREATE MODEL {name}: a name ending in {udfs.catalog.TRIAL_MARK}<n> is a kept "
-            "trial of a search; choose another name"
-        )
-    existing = catalog.find(name)
-    if existing is not None:
-        if node.args.get("if_not_exists"):
-            return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
-        if not node.args.get("replace"):
-            raise udfs.catalog.model_exists(name)
+    if not may_store(node, session, "CREATE MODEL"):
+        return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
     query = node.args.get("query")
     projections, sources = node.args.get("transform"), node.args.get("features")
     if projections and sources:
@@ -78,7 +69,7 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         udfs.algorithms.algorithm(algorithm).check_options(hyperparameters)
     function_name = node.args.get("function")
     if function_name:
-        _check_function_name(session, name, function_name)
+        check_function_name(session, name, function_name)
 
     request = udfs.train.TrainRequest(
         target=clauses.target,
@@ -96,25 +87,44 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         if node.args.get("if_not_exists"):  # another session stored it meanwhile
             return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
         raise
-    model = catalog.get(name, version)
-    metric = udfs.metrics.primary_metric(model.task)
     session.progress(f"model {name} version {version} is ready")
-    return ArrowResult.from_rows(
-        SUMMARY_COLUMNS,
-        [
-            (
-                name,
-                version,
-                model.task,
-                model.metadata["algorithm"],
-                model.metadata["rows_train"],
-                model.metadata["rows_test"],
-                metric,
-                model.metadata["metrics"].get(metric),
-                round(time.perf_counter() - started, 3),
-            )
-        ],
+    return summary(catalog.get(name, version), time.perf_counter() - started)
+
+
+def may_store(node: ml.CreateModel | ml.ImportModel, session: Session, statement: str) -> bool:
+    """Whether the statement stores its model: False for IF NOT EXISTS of a model that
+    exists; an error for a name that exists without OR REPLACE, or a kept trial's name."""
+    name: str = node.this
+    if udfs.catalog.is_trial_model_name(name):
+        raise SqlmlSyntaxError(
+            f"{statement} {name}: a name ending in {udfs.catalog.TRIAL_MARK}<n> is a kept "
+            "trial of a search; choose another name"
+        )
+    if session.backend.catalog.find(name) is None:
+        return True
+    if node.args.get("if_not_exists"):
+        return False
+    if not node.args.get("replace"):
+        raise udfs.catalog.model_exists(name)
+    return True
+
+
+def summary(model: udfs.catalog.ModelVersion, seconds: float) -> Result:
+    """CREATE MODEL's (and IMPORT MODEL's) one row: the version stored."""
+    metric = udfs.metrics.primary_metric(model.task)
+    meta = model.metadata
+    row = (
+        model.name,
+        model.version,
+        model.task,
+        meta["algorithm"],
+        meta["rows_train"],
+        meta["rows_test"],
+        metric,
+        meta["metrics"].get(metric),
+        round(seconds, 3),
     )
+    return ArrowResult.from_rows(SUMMARY_COLUMNS, [row])
 
 
 def _clauses(node: ml.CreateModel, session: Session, query: Query | None) -> Translated:
@@ -141,7 +151,7 @@ def _clauses(node: ml.CreateModel, session: Session, query: Query | None) -> Tra
     )
 
 
-def _check_function_name(session: Session, model: str, function_name: str) -> None:
+def check_function_name(session: Session, model: str, function_name: str) -> None:
     udfs.naming.check_identifier(function_name, "FUNCTION")
     owner = session.backend.catalog.owner_of_function(function_name)
     if owner is not None and owner != model:

@@ -305,8 +305,9 @@ def _refuse(clauses: dict[str, Any], redshift: dict[str, Any]) -> None:
     if byom:
         words = {"job_name": "FROM 'job_name'", "returns": "RETURNS", "sagemaker": "SAGEMAKER"}
         raise UnsupportedError(
-            f"{words[byom[0]]}: Redshift ML's bring-your-own-model form is not supported; "
-            "train with FROM table or FROM (query)"
+            f"{words[byom[0]]}: Redshift ML's bring-your-own-model form (a SageMaker job) is "
+            "not supported: IMPORT MODEL m FROM 'model.onnx' brings a model of your own as an "
+            "ONNX file, or train with FROM table or FROM (query)"
         )
 
 

@@ -757,3 +757,48 @@ def test_show_model_forms(dialect):
     # A model named versions or ALL is shown with a quoted name.
     assert parse_one(dialect, 'SHOW MODEL "versions"') == ml.ShowModel(this="versions")
     assert parse_one(dialect, 'SHOW MODEL "ALL"') == ml.ShowModel(this="ALL")
+
+
+# -- EXPORT and IMPORT MODEL ------------------------------------------------------------------
+
+
+def test_export_and_import_statements(dialect):
+    export = parse_one(dialect, "EXPORT MODEL Churn VERSION 2 TO 'churn.onnx'")
+    assert isinstance(export, ml.ExportModel)
+    assert (export.this, export.args["version"], export.args["path"]) == ("churn", 2, "churn.onnx")
+    bigquery = parse_one(dialect, "EXPORT MODEL m OPTIONS (URI = 'file:///tmp/m.onnx')")
+    assert bigquery.args["path"] == "file:///tmp/m.onnx" and bigquery.args["version"] is None
+    imported = parse_one(
+        dialect,
+        "IMPORT OR REPLACE MODEL s FROM 's.onnx' TASK classification FEATURES (a, \"B\") "
+        "TARGET y FUNCTION s_predict",
+    )
+    assert isinstance(imported, ml.ImportModel) and imported.args["replace"]
+    assert imported.args["features"] == ["a", "B"] and imported.args["task"] == "classification"
+    assert (imported.args["target"], imported.args["function"]) == ("y", "s_predict")
+    onnx_form = parse_one(dialect, "CREATE MODEL s OPTIONS (MODEL_TYPE = 'ONNX', MODEL_PATH = 'x')")
+    assert isinstance(onnx_form, ml.ImportModel) and onnx_form.args["path"] == "x"
+    assert [
+        s.is_ml for s in split("IMPORT OR REPLACE MODEL s FROM 'x'; EXPORT MODEL s TO 'y'", dialect)
+    ] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("sql", "told"),
+    [
+        ("EXPORT MODEL m TO churn.onnx", "path in quotes"),
+        ("EXPORT MODEL m", "Expected TO 'path'"),
+        ("EXPORT MODEL m VERSION x TO 'a'", "whole version number"),
+        ("EXPORT MODEL m OPTIONS (URI = 'a', FORMAT = 'b')", "one option, URI"),
+        ("IMPORT MODEL m 'a.onnx'", "Expected FROM 'file.onnx'"),
+        ("IMPORT MODEL m FROM a", "path in quotes"),
+        ("IMPORT MODEL m FROM 'a' USING lightgbm", "expected one of TASK, FEATURES"),
+        ("CREATE MODEL m OPTIONS (MODEL_TYPE = 'ONNX')", "needs MODEL_PATH"),
+        (
+            "CREATE MODEL m OPTIONS (MODEL_TYPE = 'ONNX', MODEL_PATH = 'a', L2_REG = 1)",
+            "no other option",
+        ),
+    ],
+)
+def test_export_and_import_errors(dialect, sql, told):
+    assert told in parse_error(dialect, sql)["description"]
