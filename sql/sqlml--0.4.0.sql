@@ -45,11 +45,26 @@ LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_t
 handoff.call(plpy, handoff.drop_model, name)
 $sqlml$;
 
+-- SET VERSION n, or with version NULL and action 'rollback', ROLLBACK (the version found
+-- under the model's lock). 0.4.0 had the two-argument form; one function of the name stays.
+DROP FUNCTION IF EXISTS sqlml.set_model_version(text, integer);
 -- → sqlml/in_server.py: set_model_version
-CREATE OR REPLACE FUNCTION sqlml.set_model_version(name text, version integer) RETURNS void
+CREATE OR REPLACE FUNCTION sqlml.set_model_version(
+    name text, version integer, action text DEFAULT 'set version'
+) RETURNS void
 LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $sqlml$
 @PRELUDE@
-handoff.call(plpy, handoff.set_model_version, name, version)
+handoff.call(plpy, handoff.set_model_version, name, version, action)
+$sqlml$;
+
+-- DROP MODEL m VERSION n [FORCE]
+-- → sqlml/in_server.py: drop_model_version
+CREATE OR REPLACE FUNCTION sqlml.drop_model_version(
+    name text, version integer, force boolean DEFAULT false
+) RETURNS void
+LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $sqlml$
+@PRELUDE@
+handoff.call(plpy, handoff.drop_model_version, name, version, force)
 $sqlml$;
 
 -- EXPORT MODEL's file as bytes (the version in use unless one is given): the server's file
@@ -251,6 +266,15 @@ DROP POLICY IF EXISTS remove ON sqlml.model_versions;
 CREATE POLICY remove ON sqlml.model_versions FOR DELETE USING (sqlml.may_manage(
     current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_versions.name)));
 
+-- The deployment history: everyone reads it; rows are added with a change its maker may do,
+-- and only the installer's functions remove them (with the model).
+ALTER TABLE sqlml.model_deployments ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS read ON sqlml.model_deployments;
+CREATE POLICY read ON sqlml.model_deployments FOR SELECT USING (true);
+DROP POLICY IF EXISTS add ON sqlml.model_deployments;
+CREATE POLICY add ON sqlml.model_deployments FOR INSERT WITH CHECK (sqlml.may_manage(
+    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_deployments.name)));
+
 ALTER TABLE sqlml.model_statistics ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS read ON sqlml.model_statistics;
 CREATE POLICY read ON sqlml.model_statistics FOR SELECT
@@ -269,5 +293,6 @@ REVOKE INSERT, UPDATE, DELETE ON sqlml.catalog_info FROM sqlml_user;
 -- A model's engine objects are made, recorded and dropped by the installer's functions only.
 REVOKE INSERT, UPDATE, DELETE ON sqlml.model_objects FROM sqlml_user;
 REVOKE UPDATE ON sqlml.model_versions, sqlml.model_statistics FROM sqlml_user;
+REVOKE UPDATE, DELETE ON sqlml.model_deployments FROM sqlml_user;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sqlml TO sqlml_user;
 REVOKE ALL ON FUNCTION sqlml._float8_array_unchecked(bytea) FROM sqlml_user;

@@ -470,6 +470,7 @@ HANDLERS: dict[type[ml.MLStatement], Handler] = {
     ml.DropModel: manage.drop_model,
     ml.AlterModelVersion: manage.alter_model_version,
     ml.AlterModelOwner: manage.alter_model_owner,
+    ml.AlterModelRollback: manage.alter_model_rollback,
     ml.ExportModel: portable.export_model,
     ml.ImportModel: portable.import_model,
     ml.Retrain: manage.retrain,

@@ -28,6 +28,7 @@ evaluate_model = udfs.pg_training.evaluate_model
 install_model_functions = udfs.pg_functions.install_model_functions
 drop_model = udfs.pg_functions.drop_model
 set_model_version = udfs.pg_functions.set_model_version
+drop_model_version = udfs.pg_functions.drop_model_version
 
 
 def export_model(plpy: Any, name: str, version: int | None) -> bytes:

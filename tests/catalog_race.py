@@ -88,6 +88,17 @@ def catalog_problems(con: sqlml.Connection) -> list[str]:
             problems.append(f"{name} is served by version {current}, which is not stored")
     for name in {n for n, _ in stored} - {n for n, _ in registry}:
         problems.append(f"{name} has versions but is not registered")
+    last_deployed = dict(
+        run(
+            "SELECT name, version FROM sqlml.model_deployments d WHERE sequence = "
+            "(SELECT max(sequence) FROM sqlml.model_deployments e WHERE e.name = d.name)"
+        )
+    )
+    for name, current in registry:
+        if name in last_deployed and last_deployed[name] != current:
+            problems.append(
+                f"{name} is served by version {current}, its history says {last_deployed[name]}"
+            )
     if con.backend.name == "postgres":
         problems += _object_problems(run, {n for n, _ in registry})
     return problems

@@ -16,6 +16,7 @@ from .option_ranges import OWN, check_hyperparameter, checked
 
 # OPTIONS that steer sqlml itself rather than the algorithm (the last six: search.py).
 RESERVED_OPTIONS = (
+    "deploy",
     "test_size",
     "seed",
     "max_rows",

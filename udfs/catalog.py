@@ -20,10 +20,12 @@ from sqlml.errors import (
     ModelExistsError,
     ModelNotFoundError,
     PermissionDeniedError,
+    UnknownOptionError,
+    UnsupportedError,
     close_matches,
 )
 
-from .metrics import primary_metric
+from .metrics import better, primary_metric
 
 # 2 (sqlml 0.2.0): keys, foreign keys on PostgreSQL, owners and the recorded engine objects.
 SCHEMA_VERSION = "2"
@@ -84,6 +86,16 @@ def ddl(engine: str) -> list[str]:
             version INTEGER NOT NULL,
             feature_info VARCHAR NOT NULL,
             PRIMARY KEY (name, version))""",
+        # Which version of each model was in use from when, and who put it there: one row
+        # per change (a new version put in use, SET VERSION, ROLLBACK, a version dropped).
+        f"""CREATE TABLE IF NOT EXISTS sqlml.model_deployments (
+            name VARCHAR NOT NULL{model},
+            sequence INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            deployed_at TIMESTAMP NOT NULL,
+            deployed_by VARCHAR,
+            action VARCHAR NOT NULL,
+            PRIMARY KEY (name, sequence))""",
         # A feature table's data is a table of its own name; this row is what defines it.
         """CREATE TABLE IF NOT EXISTS sqlml.feature_tables (
             name VARCHAR PRIMARY KEY,
@@ -102,6 +114,29 @@ def ddl(engine: str) -> list[str]:
 # A search's kept trial N of model m is a model of its own, m.trial_N (udfs/train.py
 # TrialModel), made with each version of m and scored as any model is.
 TRIAL_MARK = ".trial_"
+
+
+# OPTIONS (deploy = ...): which new version is put in use (PostgresML's deploy rules).
+DEPLOY_RULES = ("newest", "best")
+# How each change of the version in use is recorded (model_deployments.action).
+CREATED, SET_VERSION, ROLLED_BACK, DROPPED = "created", "set version", "rollback", "version dropped"
+
+
+def deploy_rule(options: dict[str, Any]) -> str:
+    """OPTIONS (deploy = 'newest' | 'best'), checked: 'best' needs a hold-out metric."""
+    rule = options.get("deploy", "newest")
+    if rule not in DEPLOY_RULES:
+        raise UnknownOptionError(
+            f"deploy = {rule!r} is not a deploy rule.{close_matches(str(rule), DEPLOY_RULES)} "
+            "Rules: 'newest' (the new version is used) or 'best' (only if its hold-out metric "
+            "beats the version in use)"
+        )
+    if rule == "best" and options.get("test_size") == 0:
+        raise UnknownOptionError(
+            "deploy = 'best' compares hold-out metrics, and test_size = 0 keeps no rows to "
+            "measure the new version on: give a test_size above 0, or deploy = 'newest'"
+        )
+    return str(rule)
 
 
 def trial_model_name(name: str, trial_id: int) -> str:
@@ -299,12 +334,94 @@ class Catalog:
                 "INSERT INTO sqlml.model_statistics VALUES (?, ?, ?)",
                 [name, version, json.dumps(statistics, default=str)],
             )
-        self.db.run(
-            "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
-            "updated_at = ? WHERE name = ?",
-            [version, function_name, now, name],
-        )
+        if self._puts_in_use(name, metric, metadata):
+            self.db.run(
+                "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
+                "updated_at = ? WHERE name = ?",
+                [version, function_name, now, name],
+            )
+            self._deployed(name, version, CREATED, now)
         return version
+
+    def _puts_in_use(self, name: str, metric: str, metadata: dict[str, Any]) -> bool:
+        """Whether the new version is put in use: always, unless OPTIONS (deploy = 'best')
+        and the version in use has a hold-out metric the new one does not beat. The
+        registry row is held, so the comparison is with what is in use at commit."""
+        if deploy_rule(metadata.get("options") or {}) != "best":
+            return True
+        rows = self.db.run(
+            "SELECT v.metric_value FROM sqlml.model_registry r JOIN sqlml.model_versions v "
+            "ON v.name = r.name AND v.version = r.current_version WHERE r.name = ?",
+            [name],
+        )
+        ours = metadata.get("metrics", {}).get(metric)
+        if not rows or rows[0][0] is None or ours is None:
+            return True  # nothing in use, or nothing to compare with
+        return better(metric, float(ours), float(rows[0][0]))
+
+    def _deployed(self, name: str, version: int, action: str, now: dt.datetime) -> None:
+        """A row of the model's deployment history: ``version`` is in use from ``now``."""
+        who = self.caller if self.db.engine == "postgres" else "NULL"  # DuckDB has no roles
+        ((last,),) = self.db.run(
+            "SELECT max(sequence) FROM sqlml.model_deployments WHERE name = ?", [name]
+        )
+        self.db.run(
+            f"INSERT INTO sqlml.model_deployments VALUES (?, ?, ?, ?, {who}, ?)",
+            [name, (last or 0) + 1, version, now, action],
+        )
+
+    def deployments(self, name: str) -> list[tuple[int, int, dt.datetime, str | None, str]]:
+        """(sequence, version, deployed_at, deployed_by, action) of the model, in order."""
+        rows = self.db.run(
+            "SELECT sequence, version, deployed_at, deployed_by, action "
+            "FROM sqlml.model_deployments WHERE name = ? ORDER BY sequence",
+            [name],
+        )
+        return [
+            (s, v, dt.datetime.fromisoformat(at) if isinstance(at, str) else at, who, action)
+            for s, v, at, who, action in rows
+        ]
+
+    def previous_in_use(self, name: str) -> int | None:
+        """The version ROLLBACK goes back to: the one in use before the version in use was
+        put there, skipping versions since dropped (each rollback steps one further back)."""
+        existing = {v.version for v in self.versions(name)}
+        stack: list[int] = []
+        for _, version, _, _, action in self.deployments(name):
+            if action in (ROLLED_BACK, DROPPED):
+                while stack and stack[-1] != version:
+                    stack.pop()
+            elif not stack or stack[-1] != version:
+                stack.append(version)
+        stack = [v for v in stack if v in existing]
+        return stack[-2] if len(stack) > 1 else None
+
+    def drop_version(self, name: str, version: int, force: bool) -> int | None:
+        """DROP MODEL m VERSION n: the version in use only with ``force``, which puts the
+        one in use before it back (as ROLLBACK does; else the newest other). The version
+        then in use if it changed (the caller remakes the model's functions), else None."""
+        self._lock(name, "drop a version of")
+        model = self.get(name, version)
+        others = [v.version for v in self.versions(name) if v.version != version]
+        replacement = None
+        if model.version == model.current_version:
+            if not others:
+                raise UnsupportedError(
+                    f"version {version} is the only version of model {name!r}: DROP MODEL "
+                    f"{name} removes the model"
+                )
+            if not force:
+                raise UnsupportedError(
+                    f"version {version} of model {name!r} is in use: ALTER MODEL {name} SET "
+                    f"VERSION <another> first, or DROP MODEL {name} VERSION {version} FORCE"
+                )
+            replacement = self.previous_in_use(name) or max(others)
+            self.set_current(name, replacement, DROPPED)
+        for table in ("model_statistics", "model_versions"):
+            self.db.run(
+                f"DELETE FROM sqlml.{table} WHERE name = ? AND version = ?", [name, version]
+            )
+        return replacement
 
     def _lock(self, name: str, action: str) -> None:
         """Hold the model's registry row to the end of the transaction, once the caller
@@ -364,16 +481,30 @@ class Catalog:
                 [name, schema, object_name, arguments],
             )
 
-    def set_current(self, name: str, version: int) -> None:
+    def set_current(self, name: str, version: int | None, action: str = SET_VERSION) -> int:
+        """Put a version in use (None: the one ROLLBACK goes back to, found under the lock,
+        so that concurrent changes go one after another); the version now in use."""
         self._lock(name, "change the version of")
+        if version is None:
+            version = self.previous_in_use(name)
+            if version is None:
+                self.get(name)  # an unknown model is told as such
+                raise UnsupportedError(
+                    f"model {name!r} has no earlier version in use to go back to: SHOW MODEL "
+                    f"VERSIONS {name} lists its versions, ALTER MODEL {name} SET VERSION n "
+                    "puts one in use"
+                )
         model = self.get(name, version)
         # Versions stored before 0.2.0 do not say their FUNCTION: the model's stays.
         function_name = model.metadata.get("function_name", model.function_name)
+        now = _now()
         self.db.run(
             "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
             "updated_at = ? WHERE name = ?",
-            [version, function_name, _now(), name],
+            [version, function_name, now, name],
         )
+        self._deployed(name, version, action, now)
+        return version
 
     def trial_models(self, name: str) -> list[ModelVersion]:
         """The models of the model's kept trials (m.trial_N made by replace_trials: their
@@ -409,6 +540,7 @@ class Catalog:
     def drop(self, name: str) -> None:
         self._lock(name, "drop")
         self.db.run("DELETE FROM sqlml.model_objects WHERE name = ?", [name])
+        self.db.run("DELETE FROM sqlml.model_deployments WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_statistics WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_versions WHERE name = ?", [name])
         self.db.run("DELETE FROM sqlml.model_registry WHERE name = ?", [name])

@@ -17,6 +17,14 @@ METRICS = {
 }
 
 
+# Metrics where lower is better; for every other one higher is.
+MINIMISED = frozenset({"log_loss", "rmse", "mae", "davies_bouldin_index", "mean_squared_distance"})
+
+
+def better(metric: str, value: float, than: float) -> bool:
+    return value < than if metric in MINIMISED else value > than
+
+
 def primary_metric(task: str) -> str:
     return {"classification": "roc_auc", "clustering": "davies_bouldin_index"}.get(task, "r2")
 

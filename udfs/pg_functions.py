@@ -256,10 +256,24 @@ def drop_model(plpy: Any, name: str) -> None:
     catalog.drop(name)
 
 
-def set_model_version(plpy: Any, name: str, version: int) -> None:
+def set_model_version(plpy: Any, name: str, version: int | None, action: str) -> None:
+    """SET VERSION n, or (version NULL) ROLLBACK: catalog.set_current, then the functions."""
     catalog = _definer_catalog(plpy)
-    catalog.set_current(name, version)
+    catalog.set_current(name, version, action)
     install_model_functions(plpy, name)
+
+
+def drop_model_version(plpy: Any, name: str, version: int, force: bool) -> None:
+    """DROP MODEL m VERSION n [FORCE], with the kept trials of that version."""
+    catalog = _definer_catalog(plpy)
+    catalog.get(name, version)
+    catalog.check_may_manage(name, "drop a version of")
+    for trial in catalog.trial_models(name):
+        if trial.metadata["trial_of"] == [name, version]:
+            drop_model_functions(plpy, trial.name)
+            catalog.drop(trial.name)
+    if catalog.drop_version(name, version, bool(force)) is not None:
+        install_model_functions(plpy, name)
 
 
 def _dollar_tag(body: str) -> str:

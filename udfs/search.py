@@ -48,7 +48,7 @@ REFIT_FACTOR = 1.25  # a refit reads all training rows, a trial 1 - VALIDATION_S
 DEFAULT_TRIALS = 20
 AUTO_TRIALS = 12  # USING auto without trials or time_budget: each algorithm's defaults, then 8
 TRIALS_WITH_A_BUDGET = 1000  # a time_budget without trials searches until the deadline
-MINIMISED = {"log_loss", "rmse", "mae", "davies_bouldin_index", "mean_squared_distance"}
+MINIMISED = metrics.MINIMISED
 
 # USING auto: the algorithms tried for each task, each with its own space.
 AUTO_ALGORITHMS = {

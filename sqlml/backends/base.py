@@ -85,8 +85,16 @@ class Backend(ABC):
         """Remove every version of the model and its functions, atomically."""
 
     @abstractmethod
-    def set_model_version(self, name: str, version: int) -> None:
-        """Make ``version`` the one PREDICT and the model's FUNCTION use."""
+    def set_model_version(
+        self, name: str, version: int | None, action: str = udfs.catalog.SET_VERSION
+    ) -> None:
+        """Make ``version`` the one PREDICT and the model's FUNCTION use (None: the one in
+        use before the version in use, for ROLLBACK), recording ``action`` in the model's
+        deployment history."""
+
+    @abstractmethod
+    def drop_model_version(self, name: str, version: int, force: bool) -> None:
+        """Remove one version (udfs.catalog.Catalog.drop_version), atomically."""
 
     def set_model_owner(self, name: str, role: str) -> None:
         """Give the model to another role (PostgreSQL); engines without roles refuse."""

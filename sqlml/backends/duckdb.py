@@ -545,9 +545,20 @@ class DuckDBBackend(Backend):
         self._host.changes += 1
         self.sync_models()
 
-    def set_model_version(self, name: str, version: int) -> None:
+    def set_model_version(
+        self, name: str, version: int | None, action: str = udfs.catalog.SET_VERSION
+    ) -> None:
         with self.transaction():
-            self.catalog.set_current(name, version)
+            self.catalog.set_current(name, version, action)
+        self._host.changes += 1
+        self.sync_models()
+
+    def drop_model_version(self, name: str, version: int, force: bool) -> None:
+        with self.transaction():
+            for trial in self.catalog.trial_models(name):
+                if trial.metadata["trial_of"] == [name, version]:
+                    self.catalog.drop(trial.name)
+            self.catalog.drop_version(name, version, force)
         self._host.changes += 1
         self.sync_models()
 

@@ -78,5 +78,14 @@ class ServerModels(Backend):
         with self.transaction():
             self.catalog.set_owner(name, role)
 
-    def set_model_version(self, name: str, version: int) -> None:
-        self._value("SELECT sqlml.set_model_version(?, CAST(? AS integer))", [name, version])
+    def set_model_version(
+        self, name: str, version: int | None, action: str = udfs.catalog.SET_VERSION
+    ) -> None:
+        self._value(
+            "SELECT sqlml.set_model_version(?, CAST(? AS integer), ?)", [name, version, action]
+        )
+
+    def drop_model_version(self, name: str, version: int, force: bool) -> None:
+        self._value(
+            "SELECT sqlml.drop_model_version(?, CAST(? AS integer), ?)", [name, version, force]
+        )

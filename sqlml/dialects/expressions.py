@@ -77,7 +77,7 @@ class ExplainQuery(MLStatement):
 
 
 class DropModel(MLStatement):
-    arg_types = {"this": True, "if_exists": False}
+    arg_types = {"this": True, "if_exists": False, "version": False, "force": False}
 
 
 class AlterModelVersion(MLStatement):
@@ -106,6 +106,12 @@ class ImportModel(MLStatement):
         "replace": False,
         "if_not_exists": False,
     }
+
+
+class AlterModelRollback(MLStatement):
+    """ALTER MODEL m ROLLBACK: the version in use before the one in use now."""
+
+    arg_types = {"this": True}
 
 
 class AlterModelOwner(MLStatement):

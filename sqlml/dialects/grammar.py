@@ -227,7 +227,12 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
         if not self._match_text_seq("MODEL"):
             return None
         if_exists = self._match_text_seq("IF", "EXISTS")
-        return ml.DropModel(this=self._parse_model_name(), if_exists=if_exists)
+        name = self._parse_model_name()
+        if not self._match_text_seq("VERSION"):
+            return ml.DropModel(this=name, if_exists=if_exists)
+        version = self._parse_ml_version_number("DROP MODEL ... VERSION")
+        force = self._match_text_seq("FORCE")
+        return ml.DropModel(this=name, if_exists=if_exists, version=version, force=force)
 
     def _parse_ml_alter(self) -> exp.Expr | None:
         if not self._match_text_seq("MODEL"):
@@ -238,8 +243,12 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
             if role is None:
                 self._fail("OWNER TO takes a role name")
             return ml.AlterModelOwner(this=name, owner=role.name)
+        if self._match_text_seq("ROLLBACK"):
+            return ml.AlterModelRollback(this=name)
         if not self._match_text_seq("SET", "VERSION"):
-            self._fail("Expected SET VERSION <n> or OWNER TO <role> after ALTER MODEL <name>")
+            self._fail(
+                "Expected SET VERSION <n>, ROLLBACK or OWNER TO <role> after ALTER MODEL <name>"
+            )
         return ml.AlterModelVersion(this=name, version=self._parse_ml_version_number("SET VERSION"))
 
     def _parse_ml_export(self) -> exp.Expr | None:

@@ -63,6 +63,7 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     own, hyperparameters = udfs.algorithms.split_options(clauses.options)
     # Checked before any row is read: the search (what does not depend on the task), or
     # the algorithm's options.
+    udfs.catalog.deploy_rule(own)
     if udfs.search.wanted(own, hyperparameters, algorithm):
         udfs.search.plan(own, hyperparameters, algorithm, clauses.task)
     else:
@@ -88,7 +89,21 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
             return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
         raise
     session.progress(f"model {name} version {version} is ready")
-    return summary(catalog.get(name, version), time.perf_counter() - started)
+    stored = catalog.get(name, version)
+    if stored.current_version != version:
+        session.notice(_not_in_use(stored, catalog.get(name)))
+    return summary(stored, time.perf_counter() - started)
+
+
+def _not_in_use(stored: udfs.catalog.ModelVersion, in_use: udfs.catalog.ModelVersion) -> str:
+    """deploy = 'best' kept the version in use: why."""
+    metric = udfs.metrics.primary_metric(stored.task)
+    ours, theirs = stored.metadata["metrics"].get(metric), in_use.metadata["metrics"].get(metric)
+    return (
+        f"model {stored.name} version {stored.version} is stored but not in use: its {metric} "
+        f"{ours:.4f} does not beat version {in_use.version}'s {theirs:.4f} (deploy = 'best'); "
+        f"ALTER MODEL {stored.name} SET VERSION {stored.version} puts it in use"
+    )
 
 
 def may_store(node: ml.CreateModel | ml.ImportModel, session: Session, statement: str) -> bool:

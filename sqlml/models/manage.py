@@ -283,17 +283,32 @@ def explain_model(node: ml.ExplainModel, session: Session) -> Result:
 
 def drop_model(node: ml.DropModel, session: Session) -> Result:
     backend = session.backend
-    if backend.catalog.find(node.this) is None:
+    version = node.args.get("version")
+    if backend.catalog.find(node.this, version) is None:
         if node.args.get("if_exists"):
             return EmptyResult()
-        backend.catalog.get(node.this)  # raises, naming close matches
-    backend.drop_model(node.this)
+        backend.catalog.get(node.this, version)  # raises, naming close matches
+    if version is None:
+        backend.drop_model(node.this)
+    else:
+        backend.drop_model_version(node.this, version, bool(node.args.get("force")))
     return EmptyResult()
 
 
 def alter_model_version(node: ml.AlterModelVersion, session: Session) -> Result:
     session.backend.catalog.get(node.this, node.args["version"])  # names what exists
     session.backend.set_model_version(node.this, node.args["version"])
+    return EmptyResult()
+
+
+def alter_model_rollback(node: ml.AlterModelRollback, session: Session) -> Result:
+    """Back to the version in use before the one in use now (the catalog finds it under
+    the model's lock); a notice says which."""
+    catalog = session.backend.catalog
+    before = catalog.get(node.this).version
+    session.backend.set_model_version(node.this, None, udfs.catalog.ROLLED_BACK)
+    now = catalog.get(node.this).version
+    session.notice(f"model {node.this}: version {now} is in use again (was {before})")
     return EmptyResult()
 
 

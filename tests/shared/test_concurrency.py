@@ -68,3 +68,33 @@ def test_concurrent_create_or_replace_each_get_a_version_and_the_last_serves(
         assert stored == list(range(1, PROCESSES * rounds + 1))
     finally:
         con.close()
+
+
+def test_concurrent_deploy_best_leaves_the_best_version_in_use(target: str) -> None:
+    """Each process trains on another random sample, so the versions' metrics differ: each
+    is put in use only if it beats the one in use when it commits."""
+    sample = RACE_ROWS.replace("FROM race_rows", "FROM race_rows WHERE random() < 0.8")
+    outcomes = race(
+        target,
+        "CREATE OR REPLACE MODEL best TARGET y USING random_forest OPTIONS (deploy = 'best', "
+        f"n_estimators = 5, n_jobs = 1) AS {sample}",
+        PROCESSES,
+        1,
+    )
+    assert [kind for kind, _ in outcomes] == ["ok"] * PROCESSES, outcomes
+    con = _reopen(target)
+    try:
+        assert catalog_problems(con) == []
+        metrics = dict(
+            con.backend.catalog.db.run(
+                "SELECT version, metric_value FROM sqlml.model_versions WHERE name = 'best'"
+            )
+        )
+        in_use = con.backend.catalog.get("best").version
+        assert len(metrics) == PROCESSES and metrics[in_use] == max(metrics.values())
+        history = con.backend.catalog.deployments("best")
+        assert [h[0] for h in history] == list(range(1, len(history) + 1))
+        put_in_use = [metrics[h[1]] for h in history]
+        assert put_in_use == sorted(put_in_use)  # each one beat the one before it
+    finally:
+        con.close()

@@ -802,3 +802,16 @@ def test_export_and_import_statements(dialect):
 )
 def test_export_and_import_errors(dialect, sql, told):
     assert told in parse_error(dialect, sql)["description"]
+
+
+def test_rollback_and_drop_of_one_version(dialect):
+    assert isinstance(parse_one(dialect, "ALTER MODEL m ROLLBACK"), ml.AlterModelRollback)
+    dropped = parse_one(dialect, "DROP MODEL IF EXISTS m VERSION 3 FORCE")
+    assert (dropped.args["version"], dropped.args["force"], dropped.args["if_exists"]) == (
+        3,
+        True,
+        True,
+    )
+    assert parse_one(dialect, "DROP MODEL m").args.get("version") is None
+    assert "whole version number" in parse_error(dialect, "DROP MODEL m VERSION x")["description"]
+    assert "ROLLBACK" in parse_error(dialect, "ALTER MODEL m RESET")["description"]
