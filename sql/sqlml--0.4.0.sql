@@ -275,6 +275,13 @@ DROP POLICY IF EXISTS add ON sqlml.model_deployments;
 CREATE POLICY add ON sqlml.model_deployments FOR INSERT WITH CHECK (sqlml.may_manage(
     current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_deployments.name)));
 
+-- Runs: everyone reads them (to compare); each role adds its own, nobody edits them.
+ALTER TABLE sqlml.runs ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS read ON sqlml.runs;
+CREATE POLICY read ON sqlml.runs FOR SELECT USING (true);
+DROP POLICY IF EXISTS add ON sqlml.runs;
+CREATE POLICY add ON sqlml.runs FOR INSERT WITH CHECK (run_by = current_user);
+
 ALTER TABLE sqlml.model_statistics ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS read ON sqlml.model_statistics;
 CREATE POLICY read ON sqlml.model_statistics FOR SELECT
@@ -293,6 +300,6 @@ REVOKE INSERT, UPDATE, DELETE ON sqlml.catalog_info FROM sqlml_user;
 -- A model's engine objects are made, recorded and dropped by the installer's functions only.
 REVOKE INSERT, UPDATE, DELETE ON sqlml.model_objects FROM sqlml_user;
 REVOKE UPDATE ON sqlml.model_versions, sqlml.model_statistics FROM sqlml_user;
-REVOKE UPDATE, DELETE ON sqlml.model_deployments FROM sqlml_user;
+REVOKE UPDATE, DELETE ON sqlml.model_deployments, sqlml.runs FROM sqlml_user;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sqlml TO sqlml_user;
 REVOKE ALL ON FUNCTION sqlml._float8_array_unchecked(bytea) FROM sqlml_user;

@@ -464,6 +464,7 @@ HANDLERS: dict[type[ml.MLStatement], Handler] = {
     ml.ShowModel: manage.show_model,
     ml.ShowModelVersions: manage.show_versions,
     ml.ShowTrials: manage.show_trials,
+    ml.ShowRuns: manage.show_runs,
     ml.DescribeModel: manage.describe_model,
     ml.EvaluateModel: manage.evaluate_model,
     ml.ExplainModel: manage.explain_model,

@@ -17,6 +17,7 @@ _ML_OPENINGS = {
     ("SHOW", "MODELS"),
     ("SHOW", "MODEL"),
     ("SHOW", "TRIALS"),
+    ("SHOW", "RUNS"),
     ("DESCRIBE", "MODEL"),
     ("DESC", "MODEL"),
     ("EVALUATE", "MODEL"),
@@ -94,7 +95,7 @@ def _is_ml(tokens: list[Token]) -> bool:
     words = [t.text.upper() if t.token_type != TokenType.STRING else "" for t in tokens]
     opening = tuple(words[:2])
     # `DESCRIBE model` alone describes a table named model.
-    if opening in _ML_OPENINGS and (len(words) > 2 or opening[1] == "MODELS"):
+    if opening in _ML_OPENINGS and (len(words) > 2 or opening[1] in ("MODELS", "RUNS")):
         return True
     if words[:1] == ["RETRAIN"]:  # MindsDB's: answered with sqlml's way
         return True

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlml.errors import (
@@ -96,6 +97,25 @@ def ddl(engine: str) -> list[str]:
             deployed_by VARCHAR,
             action VARCHAR NOT NULL,
             PRIMARY KEY (name, sequence))""",
+        # Every training run, the failed and cancelled ones too, and each trial of a search
+        # (parent_run: its statement's run). Runs outlive their models: no key to them.
+        # facts: JSON of the options as resolved, the data's fingerprint, the libraries'
+        # versions, the timings and every metric.
+        """CREATE TABLE IF NOT EXISTS sqlml.runs (
+            run_id VARCHAR PRIMARY KEY,
+            parent_run VARCHAR,
+            model VARCHAR NOT NULL,
+            version INTEGER,
+            started_at TIMESTAMP NOT NULL,
+            seconds DOUBLE PRECISION,
+            run_by VARCHAR,
+            status VARCHAR NOT NULL,
+            error_message VARCHAR,
+            algorithm VARCHAR,
+            metric VARCHAR,
+            metric_value DOUBLE PRECISION,
+            options VARCHAR,
+            facts VARCHAR NOT NULL)""",
         # A feature table's data is a table of its own name; this row is what defines it.
         """CREATE TABLE IF NOT EXISTS sqlml.feature_tables (
             name VARCHAR PRIMARY KEY,
@@ -153,6 +173,79 @@ def model_exists(name: str) -> ModelExistsError:
         f"model {name!r} already exists; use CREATE OR REPLACE MODEL to train a new version, "
         "or CREATE MODEL IF NOT EXISTS"
     )
+
+
+@dataclass
+class Run:
+    """A row of sqlml.runs: one CREATE MODEL, or one trial of its search."""
+
+    run_id: str
+    model: str
+    started_at: dt.datetime
+    options: dict[str, Any]
+    status: str = "running"  # succeeded, failed (error_message says why) or cancelled
+    version: int | None = None
+    seconds: float | None = None
+    error_message: str | None = None
+    algorithm: str | None = None
+    metric: str | None = None
+    metric_value: float | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    parent_run: str | None = None
+    searched: list[dict[str, Any]] = field(default_factory=list, repr=False)  # its trials
+
+    @classmethod
+    def start(cls, model: str, options: dict[str, Any]) -> Run:
+        return cls(uuid.uuid4().hex, model, _now(), options)
+
+    def finished(self, status: str, version: int | None, metadata: dict[str, Any]) -> None:
+        """Its outcome, and what the stored version's metadata says of it."""
+        self.status, self.version = status, version
+        self.seconds = round((_now() - self.started_at).total_seconds(), 3)
+        if not metadata:
+            return
+        self.algorithm = metadata["algorithm"]
+        self.metric = primary_metric(metadata["task"])
+        self.metric_value = metadata.get("metrics", {}).get(self.metric)
+        self.facts |= {
+            "resolved_options": {
+                **metadata.get("options", {}),
+                **metadata.get("resolved_hyperparameters", metadata["hyperparameters"]),
+            },
+            "data": {
+                **self.facts.get("data", {}),
+                "rows": metadata["rows_train"] + metadata["rows_test"],
+                "rows_train": metadata["rows_train"],
+                "columns": [[f["name"], f["sql_type"]] for f in metadata["features"]]
+                + [[metadata["target"], metadata["target_sql_type"]]],
+            },
+            "libraries": metadata.get("libraries"),
+            "timings": metadata.get("timings"),
+            "metrics": metadata.get("metrics"),
+            "search": metadata.get("search"),
+        }
+        self.searched = metadata.get("trials") or []
+
+    def trials(self) -> list[Run]:
+        """Each trial of the run's search as a run of its own."""
+        return [
+            Run(
+                f"{self.run_id}/{trial['trial_id']}",
+                self.model,
+                self.started_at,
+                trial["hyperparameters"],
+                status=trial["status"],
+                version=self.version,
+                seconds=trial["seconds"],
+                error_message=trial["error_message"],
+                algorithm=trial["algorithm"],
+                metric=trial["metric"],
+                metric_value=trial["value"],
+                facts={"eval_loss": trial["eval_loss"], "is_optimal": trial["is_optimal"]},
+                parent_run=self.run_id,
+            )
+            for trial in self.searched
+        ]
 
 
 @dataclass(frozen=True)
@@ -395,6 +488,64 @@ class Catalog:
                 stack.append(version)
         stack = [v for v in stack if v in existing]
         return stack[-2] if len(stack) > 1 else None
+
+    def record_run(self, run: Run) -> None:
+        """A run's row, and one per trial of its search (the caller owns the transaction)."""
+        who = self.caller if self.db.engine == "postgres" else "NULL"  # DuckDB has no roles
+        for row in [run, *run.trials()]:
+            self.db.run(
+                "INSERT INTO sqlml.runs (run_id, parent_run, model, version, started_at, "
+                "seconds, run_by, status, error_message, algorithm, metric, metric_value, "
+                f"options, facts) VALUES (?, ?, ?, ?, ?, ?, {who}, ?, ?, ?, ?, "
+                "CAST(? AS DOUBLE PRECISION), ?, ?)",
+                [
+                    row.run_id,
+                    row.parent_run,
+                    row.model,
+                    row.version,
+                    row.started_at,
+                    row.seconds,
+                    row.status,
+                    row.error_message,
+                    row.algorithm,
+                    row.metric,
+                    row.metric_value,
+                    json.dumps(row.options, default=str),
+                    json.dumps(row.facts, default=str),
+                ],
+            )
+
+    RUN_COLUMNS = (
+        "run_id",
+        "model",
+        "version",
+        "status",
+        "started_at",
+        "seconds",
+        "run_by",
+        "algorithm",
+        "metric",
+        "metric_value",
+        "options",
+        "error_message",
+    )
+
+    def runs(self, name: str | None = None) -> list[tuple]:
+        """The statement runs (not their trials), oldest first: RUN_COLUMNS of each."""
+        where = "parent_run IS NULL" + ("" if name is None else " AND model = ?")
+        return self.db.run(
+            f"SELECT {', '.join(self.RUN_COLUMNS)} FROM sqlml.runs WHERE {where} "
+            "ORDER BY started_at, run_id",
+            [] if name is None else [name],
+        )
+
+    def run_of(self, name: str, version: int) -> str | None:
+        """The run that made a version (None for a model imported, copied, or older)."""
+        rows = self.db.run(
+            "SELECT run_id FROM sqlml.runs WHERE model = ? AND version = ? AND parent_run IS NULL",
+            [name, version],
+        )
+        return rows[0][0] if rows else None
 
     def drop_version(self, name: str, version: int, force: bool) -> int | None:
         """DROP MODEL m VERSION n: the version in use only with ``force``, which puts the

@@ -12,6 +12,7 @@ from sqlml.errors import ModelFileError
 
 from .features import CATEGORICAL_INPUT, NULL_CATEGORY, NUMERIC_INPUT, Feature
 from .sql_types import ARGUMENT_TYPES, BY_ARROW_NAME
+from .training_facts import libraries
 
 METADATA_KEY = "sqlml.metadata"
 FORMAT = 1  # of the JSON under METADATA_KEY; a reader refuses a later one it cannot know
@@ -24,9 +25,6 @@ ENCODING = {
 }
 
 
-LIBRARIES = ("sqlml", "onnx", "onnxruntime", "scikit-learn", "lightgbm", "skl2onnx", "onnxmltools")
-
-
 def export(catalog: Any, name: str, version: int | None = None) -> bytes:
     """EXPORT MODEL's file: the version in use (or the one asked for) of a stored model."""
     model = catalog.get(name, version)
@@ -37,19 +35,6 @@ def export(catalog: Any, name: str, version: int | None = None) -> bytes:
         model.version,
         libraries(),
     )
-
-
-def libraries() -> dict[str, str | None]:
-    """The versions of the libraries that make and run sqlml's models, as installed here."""
-    from importlib import metadata
-
-    found: dict[str, str | None] = {}
-    for library in LIBRARIES:
-        try:
-            found[library] = metadata.version(library)
-        except metadata.PackageNotFoundError:
-            found[library] = None
-    return found
 
 
 def exported(

@@ -224,6 +224,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         "rows_train": len(train_idx),
         "rows_test": len(test_idx),
         "annotations": request.annotations,
+        "libraries": facts.libraries(),  # where it was trained
         "feature_info": facts.feature_info(frame, features),
     }
     # Clusters without held-out rows are measured on the training rows, as BigQuery does.
@@ -283,6 +284,7 @@ def _stored(
         **base,
         "algorithm": algo.name,
         "hyperparameters": {**algo.defaults, **hyperparameters},
+        "resolved_hyperparameters": facts.resolved(pipeline.steps[-1][1]),
     }
     if task == "clustering":
         centers = pipeline.steps[-1][1].cluster_centers_

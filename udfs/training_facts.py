@@ -16,6 +16,38 @@ from . import metrics
 from .features import Feature
 
 NATIVE_SAMPLE_ROWS = 10_000  # rows scored by the native pipeline (training loss, ONNX parity)
+# The libraries that make and run sqlml's models, whose versions each model records.
+LIBRARIES = ("sqlml", "onnx", "onnxruntime", "scikit-learn", "lightgbm", "skl2onnx", "onnxmltools")
+
+
+def libraries() -> dict[str, str | None]:
+    """The versions of LIBRARIES installed where this runs (None: not installed)."""
+    from importlib import metadata
+
+    found: dict[str, str | None] = {}
+    for library in LIBRARIES:
+        try:
+            found[library] = metadata.version(library)
+        except metadata.PackageNotFoundError:
+            found[library] = None
+    return found
+
+
+def resolved(estimator: Any) -> dict[str, Any]:
+    """Every hyperparameter the fitted estimator had, defaults filled in (the JSON ones:
+    a callable or an object is named by its type)."""
+    plain = (str, int, float, bool, type(None))
+    out: dict[str, Any] = {}
+    for name, value in sorted(estimator.get_params(deep=False).items()):
+        if isinstance(value, plain):
+            out[name] = value
+        elif isinstance(value, list | tuple) and all(isinstance(v, plain) for v in value):
+            out[name] = list(value)
+        elif isinstance(value, dict):
+            out[name] = {str(k): v for k, v in value.items() if isinstance(v, plain)}
+        else:
+            out[name] = type(value).__name__
+    return out
 
 
 def training_loss(

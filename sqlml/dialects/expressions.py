@@ -58,6 +58,12 @@ class ShowTrials(MLStatement):
     arg_types = {"this": True}
 
 
+class ShowRuns(MLStatement):
+    """SHOW RUNS [m]: every training run (of the model), failed and cancelled ones too."""
+
+    arg_types = {"this": False}
+
+
 class DescribeModel(MLStatement):
     arg_types = {"this": True}
 

@@ -176,6 +176,9 @@ class MLGrammar(RedshiftGrammar, FeatureTableGrammar, FunctionGrammar):
             return ml.ShowModels(where=self._parse_ml_show_filter())
         if self._match_text_seq("TRIALS"):
             return ml.ShowTrials(this=self._parse_model_name())
+        if self._match_text_seq("RUNS"):
+            named = self._curr and self._curr.token_type != TokenType.SEMICOLON
+            return ml.ShowRuns(this=self._parse_model_name() if named else None)
         if not self._match_text_seq("MODEL"):
             return None
         if self._match_text_seq("VERSIONS"):  # a model named versions is quoted: "versions"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 import time
 
 import pyarrow as pa
@@ -82,14 +85,23 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
         replace=bool(node.args.get("replace")),
     )
     assert bound is not None  # only Redshift's bring-your-own-model has none: refused
+    run = udfs.catalog.Run.start(name, clauses.options)
+    run.facts["data"] = {"query_sha256": _fingerprint(bound)}
     try:
         version = backend.create_model(name, bound, request, function_name, session.progress)
     except ModelExistsError:
         if node.args.get("if_not_exists"):  # another session stored it meanwhile
             return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
+        _record(session, run, "failed", sys.exc_info()[1])
+        raise
+    except BaseException as error:
+        _record(session, run, _outcome(error), error)
         raise
     session.progress(f"model {name} version {version} is ready")
     stored = catalog.get(name, version)
+    run.finished("succeeded", version, stored.metadata)
+    with backend.transaction():
+        catalog.record_run(run)
     if stored.current_version != version:
         session.notice(_not_in_use(stored, catalog.get(name)))
     return summary(stored, time.perf_counter() - started)
@@ -104,6 +116,33 @@ def _not_in_use(stored: udfs.catalog.ModelVersion, in_use: udfs.catalog.ModelVer
         f"{ours:.4f} does not beat version {in_use.version}'s {theirs:.4f} (deploy = 'best'); "
         f"ALTER MODEL {stored.name} SET VERSION {stored.version} puts it in use"
     )
+
+
+def _fingerprint(query: Query) -> str:
+    """The training query's hash: its text and its bound values."""
+    text = json.dumps([query.sql, list(query.params)], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _outcome(error: BaseException) -> str:
+    """A run stopped by Ctrl-C or a cancel is cancelled; any other error failed it."""
+    cancelled = isinstance(error, KeyboardInterrupt) or getattr(error, "sqlstate", "") == "57014"
+    engine = getattr(error, "engine_error", None)
+    return "cancelled" if cancelled or getattr(engine, "sqlstate", "") == "57014" else "failed"
+
+
+def _record(
+    session: Session, run: udfs.catalog.Run, status: str, error: BaseException | None
+) -> None:
+    """Record a run that did not store a model, where the connection still can: inside
+    PostgreSQL the error ends the statement's transaction, and the row with it."""
+    run.finished(status, None, {})
+    run.error_message = f"{type(error).__name__}: {error}" if error is not None else None
+    try:
+        with session.backend.transaction():
+            session.backend.catalog.record_run(run)
+    except Exception:  # an aborted transaction (the user's BEGIN, or the server's)
+        pass
 
 
 def may_store(node: ml.CreateModel | ml.ImportModel, session: Session, statement: str) -> bool:

@@ -175,6 +175,19 @@ def show_trials(node: ml.ShowTrials, session: Session) -> Result:
     return ArrowResult.from_rows(columns, rows)
 
 
+def show_runs(node: ml.ShowRuns, session: Session) -> Result:
+    """Every training run, oldest first; sqlml.runs has their trials and facts too."""
+    catalog = session.backend.catalog
+    name = node.args.get("this")
+    if name is not None and catalog.find(name) is None and not catalog.runs(name):
+        catalog.get(name)  # neither a model nor the name of a run: told with close matches
+    types = {"version": pa.int32(), "seconds": pa.float64(), "metric_value": pa.float64()}
+    columns = {
+        c: types.get(c, _ts if c == "started_at" else pa.string()) for c in catalog.RUN_COLUMNS
+    }
+    return ArrowResult.from_rows(columns, [tuple(r) for r in catalog.runs(name)])
+
+
 def show_versions(node: ml.ShowModelVersions, session: Session) -> Result:
     catalog = session.backend.catalog
     catalog.get(node.this)
@@ -224,6 +237,7 @@ def describe_model(node: ml.DescribeModel, session: Session) -> Result:
         ("model", "rows_train", meta["rows_train"]),
         ("model", "rows_test", meta["rows_test"]),
         ("model", "onnx_sha256", model.onnx_sha256),
+        ("model", "run_id", session.backend.catalog.run_of(model.name, model.version)),
     ]
     facts += [("feature", f["name"], f["sql_type"]) for f in meta["features"]]
     # What PREDICT's positional arguments and the FUNCTION take, as the engine declares
