@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 from queries import FAST, rows, scalar, values
 
 import sqlml
+import sqlml.transfer
 from sqlml.errors import FileAccessError, ModelExistsError, ModelFileError, UnsupportedError
 
 PENGUIN_COLUMNS = "island, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, sex, year"
@@ -109,7 +110,9 @@ def test_a_scikit_learn_pipeline_with_text_and_per_feature_inputs(con, penguins,
         to_onnx(pipeline, initial_types=inputs).SerializeToString()
     )
     imported = rows(
-        con, f"IMPORT MODEL forest FROM '{tmp_path / 'forest.onnx'}' FUNCTION forest_species"
+        con,
+        f"IMPORT MODEL forest FROM '{tmp_path / 'forest.onnx'}' TARGET species "
+        "FUNCTION forest_species",
     )[0]
     assert (imported["task"], imported["algorithm"]) == ("classification", "onnx")
     columns = "island, bill_length_mm, flipper_length_mm, year"
@@ -124,6 +127,13 @@ def test_a_scikit_learn_pipeline_with_text_and_per_feature_inputs(con, penguins,
     assert [r["p"] for r in found] == list(expected) == [r["f"] for r in found]
     described = {r["name"]: r["value"] for r in rows(con, "DESCRIBE MODEL forest")}
     assert described["classes"].count("Gentoo") == 1 and "island" in described
+    measured = rows(con, f"EVALUATE MODEL forest ON (SELECT * FROM penguins {where})")[0]
+    assert measured["accuracy"] > 0.95  # a forest scored on its own training rows
+    copy = sqlml.connect()
+    sqlml.transfer.copy_model(con, copy, "forest")  # copy-model, as for a trained model
+    scored = "SELECT PREDICT(forest, 'Biscoe', 45.0, 210.0, 2008)"
+    assert copy.execute(scored).fetchone() == con.execute(scored).fetchone()
+    copy.close()
 
 
 def test_a_lightgbm_matrix_input_takes_positional_or_given_names(con, tmp_path, make_table):
@@ -221,6 +231,23 @@ def test_what_cannot_be_served_is_refused_at_import(con, exported_species, tmp_p
         ModelFileError,
         "onnxruntime cannot run the graph",
         f"IMPORT MODEL m FROM '{tmp_path / 'future.onnx'}'",
+    )
+    image = helper.make_graph(  # an image [n, 2, 4], flattened: no column is a feature
+        [
+            helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "w"], ["y"]),
+        ],
+        "image",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [8, 1], [0.1] * 8)],
+    )
+    model = helper.make_model(image, opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "image.onnx").write_bytes(model.SerializeToString())
+    refused(
+        ModelFileError,
+        r"sqlml feeds one \[n, 1\]",
+        f"IMPORT MODEL m FROM '{tmp_path / 'image.onnx'}'",
     )
     (tmp_path / "linear.onnx").write_bytes(plain_tensor_graph(1, softmax=False))
     refused(
