@@ -77,3 +77,6 @@ def reset(conn: psycopg.Connection) -> None:
     # Feature tables' data went with public; their definitions must go too.
     if conn.execute("SELECT to_regclass('sqlml.feature_tables')").fetchone()[0] is not None:
         conn.execute("DELETE FROM sqlml.feature_tables")
+    # Runs outlive their models: the history of earlier tests goes too.
+    if conn.execute("SELECT to_regclass('sqlml.runs')").fetchone()[0] is not None:
+        conn.execute("DELETE FROM sqlml.runs")

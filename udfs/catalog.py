@@ -685,6 +685,9 @@ class Catalog:
         for trial in trials:
             trial_name = trial_model_name(name, trial.trial_id)
             metadata = {**trial.metadata, "trial_of": [name, version], "trial_id": trial.trial_id}
+            # A kept trial's model is always its newest version's, whatever the deploy rule.
+            options = {k: v for k, v in metadata.get("options", {}).items() if k != "deploy"}
+            metadata["options"] = options
             self.add_version(trial_name, trial.onnx, metadata, None, replace=True)
             made(trial_name)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 
 import pyarrow as pa
@@ -89,12 +88,9 @@ def create_model(node: ml.CreateModel, session: Session) -> Result:
     run.facts["data"] = {"query_sha256": _fingerprint(bound)}
     try:
         version = backend.create_model(name, bound, request, function_name, session.progress)
-    except ModelExistsError:
-        if node.args.get("if_not_exists"):  # another session stored it meanwhile
-            return ArrowResult.from_rows(SUMMARY_COLUMNS, [])
-        _record(session, run, "failed", sys.exc_info()[1])
-        raise
     except BaseException as error:
+        if isinstance(error, ModelExistsError) and node.args.get("if_not_exists"):
+            return ArrowResult.from_rows(SUMMARY_COLUMNS, [])  # another session stored it
         _record(session, run, _outcome(error), error)
         raise
     session.progress(f"model {name} version {version} is ready")
@@ -131,13 +127,11 @@ def _outcome(error: BaseException) -> str:
     return "cancelled" if cancelled or getattr(engine, "sqlstate", "") == "57014" else "failed"
 
 
-def _record(
-    session: Session, run: udfs.catalog.Run, status: str, error: BaseException | None
-) -> None:
+def _record(session: Session, run: udfs.catalog.Run, status: str, error: BaseException) -> None:
     """Record a run that did not store a model, where the connection still can: inside
     PostgreSQL the error ends the statement's transaction, and the row with it."""
     run.finished(status, None, {})
-    run.error_message = f"{type(error).__name__}: {error}" if error is not None else None
+    run.error_message = f"{type(error).__name__}: {error}"
     try:
         with session.backend.transaction():
             session.backend.catalog.record_run(run)
