@@ -428,12 +428,7 @@ class Catalog:
                 [name, version, json.dumps(statistics, default=str)],
             )
         if self._puts_in_use(name, metric, metadata):
-            self.db.run(
-                "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
-                "updated_at = ? WHERE name = ?",
-                [version, function_name, now, name],
-            )
-            self._deployed(name, version, CREATED, now)
+            self._put_in_use(name, version, function_name, CREATED, now)
         return version
 
     def _puts_in_use(self, name: str, metric: str, metadata: dict[str, Any]) -> bool:
@@ -451,6 +446,18 @@ class Catalog:
         if not rows or rows[0][0] is None or ours is None:
             return True  # nothing in use, or nothing to compare with
         return better(metric, float(ours), float(rows[0][0]))
+
+    def _put_in_use(
+        self, name: str, version: int, function_name: str | None, action: str, now: dt.datetime
+    ) -> None:
+        """The registry serves ``version`` (with its FUNCTION) from ``now``, and the model's
+        deployment history says so."""
+        self.db.run(
+            "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
+            "updated_at = ? WHERE name = ?",
+            [version, function_name, now, name],
+        )
+        self._deployed(name, version, action, now)
 
     def _deployed(self, name: str, version: int, action: str, now: dt.datetime) -> None:
         """A row of the model's deployment history: ``version`` is in use from ``now``."""
@@ -648,13 +655,7 @@ class Catalog:
         model = self.get(name, version)
         # Versions stored before 0.2.0 do not say their FUNCTION: the model's stays.
         function_name = model.metadata.get("function_name", model.function_name)
-        now = _now()
-        self.db.run(
-            "UPDATE sqlml.model_registry SET current_version = ?, function_name = ?, "
-            "updated_at = ? WHERE name = ?",
-            [version, function_name, now, name],
-        )
-        self._deployed(name, version, action, now)
+        self._put_in_use(name, version, function_name, action, _now())
         return version
 
     def trial_models(self, name: str) -> list[ModelVersion]:

@@ -359,9 +359,10 @@ def run(
     def rescored(trial: Trial) -> list[float | None]:
         """The trial's metric on each part of folds it was not chosen on."""
         algo = ALGORITHMS[trial.algorithm]
-        return _score(
-            algo, trial.hyperparameters, frame, y, fresh, features, task, seed, search, deadline
-        )[2]
+        params = trial.hyperparameters
+        return _score(algo, params, frame, y, fresh, features, task, seed, search, deadline, True)[
+            2
+        ]
 
     best = _chosen(finished, search.maximise, rescored, progress)
     best.is_optimal = True
@@ -410,11 +411,12 @@ def _score(
     seed: int,
     search: Plan,
     deadline: float | None,
+    parted: bool = False,
 ) -> tuple[float | None, float | None, list[float | None], Any]:
-    """The trial's metric on validation (the mean over cv folds), its eval loss, the metric
-    on each part of validation (each fold, or each of PARTS parts of the one split's rows:
-    what _chosen compares trials by), and its fitted pipeline when there is one split (cv's
-    fold models are not kept)."""
+    """The trial's metric on validation (the mean over cv folds), its eval loss, with
+    ``parted`` the metric on each part of validation (each fold, or each of PARTS parts of
+    the one split's rows: what _chosen compares trials by), and its fitted pipeline when
+    there is one split (cv's fold models are not kept)."""
     values: list[float | None] = []
     losses: list[float | None] = []
     parts: list[float | None] = []
@@ -428,11 +430,11 @@ def _score(
         measured = _measured(task, y[check_rows], scores, pipeline)
         values.append(measured[search.metric])
         losses.append(measured[LOSSES[task]])
-        if len(folds) == 1:  # the split's rows are in random order: each part is a sample
+        if parted and len(folds) == 1:  # the split's rows are in random order: samples
             for part in np.array_split(np.arange(len(check_rows)), PARTS):
                 on_part = _measured(task, y[check_rows][part], scores[part], pipeline)
                 parts.append(on_part[search.metric])
-        else:
+        elif parted:
             parts.append(measured[search.metric])
     if any(v is None for v in values):
         return None, None, [], None
