@@ -1,4 +1,4 @@
 """sqlml's version: the package's, the wheel's (pyproject reads it here) and the one an
 install records in the database's catalog."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

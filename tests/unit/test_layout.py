@@ -53,7 +53,7 @@ def test_wheel_ships_udfs_and_sql_inside_the_package(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "sqlml/_udfs/train.py" in names
     assert "sqlml/_udfs/pg_scoring.py" in names
-    assert "sqlml/_sql/sqlml--0.4.0.sql" in names
+    assert "sqlml/_sql/sqlml--0.5.0.sql" in names
     # the dbt package, which `sqlml dbt-package` points packages.yml at
     assert "sqlml/integrations/dbt/dbt_project.yml" in names
     assert "sqlml/integrations/dbt/macros/materializations/sqlml_model.sql" in names

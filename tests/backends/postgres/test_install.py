@@ -23,7 +23,7 @@ from sqlml.install import check_server_python, install, installed_version, unins
 DATABASE = "sqlml_t_install"
 NON_SUPERUSER = "sqlml_t_carol"
 
-# What sql/sqlml--0.4.0.sql puts into schema sqlml.
+# What sql/sqlml--0.5.0.sql puts into schema sqlml.
 SQLML_FUNCTIONS = {
     "execute(text)",
     "sql_expression(text)",

@@ -171,8 +171,9 @@ def test_the_only_security_definer_functions(pg, alice_model):
     assert [name for name, _ in definers] == [
         "sqlml._install_model_functions(text)",
         "sqlml.drop_model(text)",
+        "sqlml.drop_model_version(text,integer,boolean)",
         "sqlml.float8_array(bytea)",
-        "sqlml.set_model_version(text,integer)",
+        "sqlml.set_model_version(text,integer,text)",
     ]
     assert all(config == ["search_path=pg_catalog, pg_temp"] for _, config in definers)
 

@@ -1,5 +1,6 @@
 """`sqlml install --upgrade` moves a catalog made by sqlml 0.1.0 forward
-(sql/sqlml--0.1.0--0.2.0.sql)."""
+(sql/sqlml--0.1.0--0.2.0.sql), and an install of 0.4.0 (no runs, no deployment history,
+SET VERSION's two-argument function) to this release."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import psycopg
 import pytest
 from catalog_0_1_0 import build, trained_model
 from catalog_race import catalog_problems
-from pg_support import rows, scalar
+from pg_support import execute, functions_named, rows, scalar
 
 import sqlml
 from sqlml.install import install, installed_version
 
 DATABASE = "sqlml_t_upgrade"
+LINEAR = "CREATE OR REPLACE MODEL m TARGET y USING linear_regression AS SELECT * FROM t"
 
 
 @pytest.fixture
@@ -71,3 +73,57 @@ def test_a_0_1_0_catalog_gets_its_keys_and_keeps_every_model(dsn: str) -> None:
         )
     finally:
         con.close()
+
+
+def as_0_4_0_left_it(conn: psycopg.Connection) -> None:
+    """Take away what 0.5.0 added to an install, and put back 0.4.0's SET VERSION function."""
+    conn.execute("DROP TABLE sqlml.runs, sqlml.model_deployments")
+    for function in (
+        "set_model_version(text, integer, text)",
+        "drop_model_version(text, integer, boolean)",
+        "export_model(text, integer)",
+        "import_model(text, bytea, text, text[], text, text, boolean)",
+    ):
+        conn.execute(f"DROP FUNCTION sqlml.{function}")
+    conn.execute(
+        "CREATE FUNCTION sqlml.set_model_version(name text, version integer) RETURNS void "
+        "LANGUAGE sql SECURITY DEFINER AS 'SELECT NULL'"
+    )
+    conn.execute("UPDATE sqlml.catalog_info SET value = '0.4.0' WHERE key = 'installed_version'")
+
+
+def test_a_0_4_0_install_gets_runs_history_and_one_set_version_function(dsn: str) -> None:
+    install(dsn, report=lambda _: None)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE t AS SELECT g::float8 AS x, 3.0 * g AS y FROM generate_series(1, 60) g"
+        )
+        for _ in range(2):
+            execute(conn, LINEAR)
+        as_0_4_0_left_it(conn)
+
+        with pytest.raises(sqlml.CatalogVersionError, match="--upgrade"):
+            sqlml.connect(dsn).close()
+        assert install(dsn, upgrade=True, report=lambda _: None) == sqlml.__version__
+        assert functions_named(conn, "set\\_model\\_version") == [
+            "sqlml.set_model_version(text,integer,text)"
+        ]
+        # The versions trained under 0.4.0 are served; the new statements work on them.
+        # The history starts at the upgrade: ROLLBACK goes back to what was put in use since.
+        execute(conn, "ALTER MODEL m SET VERSION 1")
+        execute(conn, "ALTER MODEL m SET VERSION 2")
+        execute(conn, "ALTER MODEL m ROLLBACK")
+        assert rows(
+            conn, "SELECT version, action FROM sqlml.model_deployments ORDER BY sequence"
+        ) == [
+            (1, "set version"),
+            (2, "set version"),
+            (1, "rollback"),
+        ]
+        assert float(scalar(conn, """SELECT sqlml.predict('m', '{"x": 10.0}')""")) == pytest.approx(
+            30.0, abs=1e-3
+        )
+        execute(conn, LINEAR)
+        assert rows(conn, "SELECT model, version, status FROM sqlml.runs") == [
+            ("m", 3, "succeeded")
+        ]

@@ -1,4 +1,4 @@
--- sqlml 0.4.0: the functions of schema sqlml in PostgreSQL.
+-- sqlml 0.5.0: the functions of schema sqlml in PostgreSQL.
 --
 -- `sqlml install` runs this after creating the catalog tables (udfs/catalog.py) and
 -- replaces each @PRELUDE@ with two lines that put sqlml's packages on the server
