@@ -216,6 +216,7 @@ class Run:
                 **self.facts.get("data", {}),
                 "rows": metadata["rows_train"] + metadata["rows_test"],
                 "rows_train": metadata["rows_train"],
+                "content_sha256": metadata.get("data_sha256"),
                 "columns": [[f["name"], f["sql_type"]] for f in metadata["features"]]
                 + [[metadata["target"], metadata["target_sql_type"]]],
             },

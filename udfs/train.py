@@ -226,6 +226,7 @@ def train(table: pa.Table, request: TrainRequest, progress: Progress = _noop) ->
         "annotations": request.annotations,
         "libraries": facts.libraries(),  # where it was trained
         "feature_info": facts.feature_info(frame, features),
+        "data_sha256": facts.content_sha256(frame, y),
     }
     # Clusters without held-out rows are measured on the training rows, as BigQuery does.
     measured_idx = train_idx if clustering and not len(test_idx) else test_idx

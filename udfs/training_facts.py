@@ -16,6 +16,8 @@ from . import metrics
 from .features import Feature
 
 NATIVE_SAMPLE_ROWS = 10_000  # rows scored by the native pipeline (training loss, ONNX parity)
+# Above this many cells (rows x columns) the rows are not hashed: a run records no content hash.
+CONTENT_HASH_CELLS = 50_000_000
 # The libraries that make and run sqlml's models, whose versions each model records.
 LIBRARIES = ("sqlml", "onnx", "onnxruntime", "scikit-learn", "lightgbm", "skl2onnx", "onnxmltools")
 
@@ -31,6 +33,23 @@ def libraries() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[library] = None
     return found
+
+
+def content_sha256(frame: pd.DataFrame, y: np.ndarray) -> str | None:
+    """A hash of the rows a model trained on, features and target, in any order: the same
+    rows read in another order (a query without ORDER BY) hash alike. None when too large
+    to be cheap."""
+    import hashlib
+
+    import pandas as pd
+
+    if frame.size > CONTENT_HASH_CELLS:
+        return None
+    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    with_target = pd.util.hash_array(row_hashes ^ pd.util.hash_array(np.asarray(y)))
+    digest = hashlib.sha256(np.sort(with_target).tobytes())
+    digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()
 
 
 def resolved(estimator: Any) -> dict[str, Any]:

@@ -37,9 +37,20 @@ def test_a_run_records_what_made_the_version(con, penguins):
     assert set(given["timings"]) >= {"prepare", "fit"} and "roc_auc" in given["metrics"]
     again = facts(con, second["run_id"])
     assert again["data"]["query_sha256"] != given["data"]["query_sha256"]
+    assert again["data"]["content_sha256"] != given["data"]["content_sha256"]
     assert first["seconds"] > 0 and first["started_at"] < second["started_at"]
     described = {r["name"]: r["value"] for r in rows(con, "DESCRIBE MODEL species")}
     assert described["run_id"] == second["run_id"]
+
+
+def test_the_same_rows_in_another_order_have_the_same_content_hash(con, penguins):
+    train = f"OR REPLACE MODEL m TARGET species OPTIONS ({FAST}) AS SELECT * FROM penguins"
+    con.execute(f"CREATE {train} ORDER BY body_mass_g, bill_length_mm, sex, island")
+    con.execute(f"CREATE {train} ORDER BY body_mass_g DESC, bill_length_mm, sex, island")
+    first, second = (facts(con, run["run_id"])["data"] for run in rows(con, "SHOW RUNS m"))
+    assert first["query_sha256"] != second["query_sha256"]
+    assert first["content_sha256"] == second["content_sha256"]
+    assert len(first["content_sha256"]) == 64
 
 
 def test_a_failed_run_is_recorded_with_its_message(con, make_table):
