@@ -67,6 +67,44 @@ LANGUAGE plpython3u VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_t
 handoff.call(plpy, handoff.drop_model_version, name, version, force)
 $sqlml$;
 
+-- A failed or cancelled CREATE MODEL's run: the error rolls back the caller's transaction
+-- and any row written in it, so the row is written on a connection of its own (dblink,
+-- which `sqlml install` adds in schema sqlml_dblink where the server has it) and stays.
+-- Only failed and cancelled runs of the session's role are written; false: not recorded.
+CREATE OR REPLACE FUNCTION sqlml.record_failed_run(run jsonb) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $sqlml$
+DECLARE
+    dblink_schema name := (
+        SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+        WHERE e.extname = 'dblink');
+    socket text := split_part(current_setting('unix_socket_directories'), ',', 1);
+    conninfo text;
+BEGIN
+    IF dblink_schema IS NULL OR run->>'status' NOT IN ('failed', 'cancelled') THEN
+        RETURN false;
+    END IF;
+    -- libpq's quoting of a keyword's value: '...' with \ and ' escaped.
+    conninfo := format(
+        'dbname=''%s'' user=''%s'' port=%s',
+        replace(replace(current_database(), '\', '\\'), '''', '\'''),
+        replace(replace(current_user, '\', '\\'), '''', '\'''),
+        current_setting('port'));
+    IF trim(socket) <> '' THEN
+        conninfo := conninfo || format(
+            ' host=''%s''', replace(replace(trim(socket), '\', '\\'), '''', '\'''));
+    END IF;
+    EXECUTE format('SELECT %I.dblink_exec($1, $2)', dblink_schema) USING conninfo, format(
+        'INSERT INTO sqlml.runs (run_id, model, started_at, seconds, run_by, status, '
+        'error_message, options, facts) VALUES (%L, %L, %L, %L, %L, %L, %L, %L, %L)',
+        run->>'run_id', run->>'model', run->>'started_at', run->>'seconds', session_user,
+        run->>'status', run->>'error_message', run->>'options', coalesce(run->>'facts', '{}'));
+    RETURN true;
+EXCEPTION WHEN others THEN
+    RAISE WARNING 'sqlml: the failed run of model % was not recorded: %', run->>'model', SQLERRM;
+    RETURN false;
+END
+$sqlml$;
+
 -- EXPORT MODEL's file as bytes (the version in use unless one is given): the server's file
 -- system is not the caller's, so the caller writes the file, e.g. psql's \lo_export or
 -- \copy of encode(..., 'base64'). Read with the caller's rights: row security applies.

@@ -129,6 +129,24 @@ def _render(script: str, paths: list[str]) -> str:
     return re.sub(r"^@PRELUDE@$", lambda _: prelude, script, flags=re.MULTILINE)
 
 
+def _add_dblink(conn: psycopg.Connection, report: Report) -> None:
+    """dblink, which sqlml.record_failed_run writes with, in a schema of its own that no
+    role but the installer may use (its functions connect anywhere). Without it a failed
+    run inside the server is not recorded: sqlml works on."""
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'dblink'").fetchone():
+        return
+    try:
+        with conn.transaction():
+            conn.execute("CREATE SCHEMA IF NOT EXISTS sqlml_dblink")
+            conn.execute("REVOKE ALL ON SCHEMA sqlml_dblink FROM PUBLIC")
+            conn.execute("CREATE EXTENSION dblink SCHEMA sqlml_dblink")
+    except psycopg.Error as error:
+        report(
+            f"dblink is not available ({error.diag.message_primary}): failed runs inside the "
+            "server (sqlml.execute) will not be recorded"
+        )
+
+
 def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
     """Install (or, with ``upgrade``, move forward) sqlml in the database; its version."""
     version = __version__
@@ -146,6 +164,7 @@ def install(dsn: str, upgrade: bool = False, report: Report = print) -> str:
             )
         report("checking PL/Python")
         conn.execute("CREATE EXTENSION IF NOT EXISTS plpython3u")
+        _add_dblink(conn, report)
         paths = python_paths()
         report("checking that the server's Python can import sqlml")
         check_server_python(conn, paths)
@@ -203,6 +222,7 @@ def uninstall(dsn: str, report: Report = print) -> None:
             for name in _models(conn):
                 conn.execute("SELECT sqlml.drop_model(%s)", [name])
         conn.execute("DROP SCHEMA IF EXISTS sqlml CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS sqlml_dblink CASCADE")  # what install added
     report(
         "sqlml is uninstalled (roles sqlml_user and sqlml_admin are kept: other databases "
         "may use them)"

@@ -227,6 +227,21 @@ class Run:
         }
         self.searched = metadata.get("trials") or []
 
+    def failure_json(self) -> str:
+        """The row of a run that stored no model, as sqlml.record_failed_run takes it."""
+        return json.dumps(
+            {
+                "run_id": self.run_id,
+                "model": self.model,
+                "started_at": self.started_at.isoformat(),
+                "seconds": self.seconds,
+                "status": self.status,
+                "error_message": self.error_message,
+                "options": json.dumps(self.options, default=str),
+                "facts": json.dumps(self.facts, default=str),
+            }
+        )
+
     def trials(self) -> list[Run]:
         """Each trial of the run's search as a run of its own."""
         return [

@@ -49,6 +49,11 @@ class Backend(ABC):
     def transaction(self) -> Iterator[None]:
         """All catalog changes inside commit together or not at all."""
 
+    def record_failed_run(self, run: udfs.catalog.Run) -> None:
+        """Keep the row of a run that stored no model, in a transaction of its own."""
+        with self.transaction():
+            self.catalog.record_run(run)
+
     # -- models ------------------------------------------------------------------------
 
     @abstractmethod

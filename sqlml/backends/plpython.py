@@ -44,6 +44,10 @@ class PlPythonBackend(ServerModels):
         with self.plpy.subtransaction():
             yield
 
+    def record_failed_run(self, run: udfs.catalog.Run) -> None:
+        # The statement's error rolls back this transaction: the row is written apart.
+        self.run("SELECT sqlml.record_failed_run(CAST($1 AS jsonb))", [run.failure_json()])
+
     def create_model(
         self,
         name: str,

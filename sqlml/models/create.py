@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -128,15 +129,12 @@ def _outcome(error: BaseException) -> str:
 
 
 def _record(session: Session, run: udfs.catalog.Run, status: str, error: BaseException) -> None:
-    """Record a run that did not store a model, where the connection still can: inside
-    PostgreSQL the error ends the statement's transaction, and the row with it."""
+    """Record a run that did not store a model, where the connection still can (a client
+    inside its user's failed BEGIN block cannot)."""
     run.finished(status, None, {})
     run.error_message = f"{type(error).__name__}: {error}"
-    try:
-        with session.backend.transaction():
-            session.backend.catalog.record_run(run)
-    except Exception:  # an aborted transaction (the user's BEGIN, or the server's)
-        pass
+    with contextlib.suppress(Exception):  # an aborted transaction (the user's BEGIN)
+        session.backend.record_failed_run(run)
 
 
 def may_store(node: ml.CreateModel | ml.ImportModel, session: Session, statement: str) -> bool:

@@ -32,6 +32,7 @@ SQLML_FUNCTIONS = {
     "drop_model(text)",
     "set_model_version(text,integer,text)",
     "drop_model_version(text,integer,boolean)",
+    "record_failed_run(jsonb)",
     "export_model(text,integer)",
     "import_model(text,bytea,text,text[],text,text,boolean)",
     "predict(text,jsonb)",

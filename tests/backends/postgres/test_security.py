@@ -165,14 +165,17 @@ def test_alice_cannot_make_a_function_where_she_may_not_create(pg, alice, alice_
 
 
 def test_the_only_security_definer_functions(pg, alice_model):
-    definers = rows(
-        pg, "SELECT oid::regprocedure::text, proconfig FROM pg_proc WHERE prosecdef ORDER BY 1"
+    definers = rows(  # sqlml's own, not those of extensions (dblink's)
+        pg,
+        "SELECT p.oid::regprocedure::text, proconfig FROM pg_proc p WHERE prosecdef AND NOT "
+        "EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') ORDER BY 1",
     )
     assert [name for name, _ in definers] == [
         "sqlml._install_model_functions(text)",
         "sqlml.drop_model(text)",
         "sqlml.drop_model_version(text,integer,boolean)",
         "sqlml.float8_array(bytea)",
+        "sqlml.record_failed_run(jsonb)",
         "sqlml.set_model_version(text,integer,text)",
     ]
     assert all(config == ["search_path=pg_catalog, pg_temp"] for _, config in definers)
@@ -257,3 +260,24 @@ def test_install_model_functions_cannot_replace_another_roles_function(pg, alice
     finally:
         _unforge(pg, "forged_replace")
         pg.execute(f"DROP FUNCTION IF EXISTS public.bob_fn({SIGNATURE})")
+
+
+def test_a_failed_run_in_the_server_outlives_its_rolled_back_transaction(pg, alice, bob):
+    alice.execute("BEGIN")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        execute(alice, f"CREATE MODEL peek TARGET y OPTIONS ({FAST}) AS SELECT x, y FROM secret")
+    alice.execute("ROLLBACK")
+    (run,) = rows(
+        pg, "SELECT run_by, status, version, error_message FROM sqlml.runs WHERE model = 'peek'"
+    )
+    assert run[:3] == (ALICE, "failed", None) and "secret" in run[3]
+    # The function writes only failed runs, of the role that calls it.
+    forged = '{"run_id": "forged", "model": "peek", "started_at": "2026-01-01", "status": "%s"}'
+    assert not scalar(alice, "SELECT sqlml.record_failed_run(%s)", [forged % "succeeded"])
+    assert scalar(alice, "SELECT sqlml.record_failed_run(%s)", [forged % "failed"])
+    assert scalar(pg, "SELECT run_by FROM sqlml.runs WHERE run_id = 'forged'") == ALICE
+    assert denied(bob, "SELECT sqlml.record_failed_run(%s)", [forged % "failed"]).sqlstate == (
+        "42501"
+    )
+    # dblink's functions connect anywhere: only the installer may reach them.
+    assert not scalar(pg, "SELECT has_schema_privilege(%s, 'sqlml_dblink', 'USAGE')", [ALICE])
