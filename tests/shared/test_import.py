@@ -1,6 +1,7 @@
 """IMPORT MODEL (SQL.md section 4): a file sqlml exported comes back as it was, on either
-engine; an ONNX model of skl2onnx, onnxmltools or a plain tensor graph (as a PyTorch export
-is) becomes a model like any other; what cannot be served is refused at IMPORT."""
+engine; an ONNX model of skl2onnx, onnxmltools (LightGBM, XGBoost) or a plain tensor graph
+(as a PyTorch export is) becomes a model like any other; what cannot be served is refused
+at IMPORT."""
 
 from __future__ import annotations
 
@@ -160,6 +161,32 @@ def test_a_lightgbm_matrix_input_takes_positional_or_given_names(con, tmp_path, 
     expected = booster.predict_proba(frame.iloc[:, :3].to_numpy(np.float32))[:, 1]
     got = values(con, "SELECT PREDICT_PROBA(named, *) FROM three")
     np.testing.assert_allclose(sorted(got), sorted(expected), atol=1e-6)
+
+
+def test_an_xgboost_classifier_scores_as_xgboost_does(con, tmp_path, make_table):
+    import onnxmltools
+    import xgboost
+    from datasets import breast_cancer
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    frame = breast_cancer()
+    features = frame.iloc[:, :4].set_axis(["a", "b", "c", "d"], axis=1)
+    x = features.to_numpy(np.float32)
+    labels = (frame["diagnosis"] == frame["diagnosis"].iloc[0]).astype(int)
+    booster = xgboost.XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(x, labels)
+    graph = onnxmltools.convert_xgboost(
+        booster, initial_types=[("input", FloatTensorType([None, 4]))], target_opset=15
+    )
+    (tmp_path / "xgb.onnx").write_bytes(graph.SerializeToString())
+    make_table("four", features.assign(id=range(len(features))))
+    con.execute(f"IMPORT MODEL xgb FROM '{tmp_path / 'xgb.onnx'}' FEATURES (a, b, c, d)")
+    got = rows(
+        con,
+        "SELECT PREDICT(xgb, a, b, c, d) AS label, PREDICT_PROBA(xgb, a, b, c, d) "
+        "AS p FROM four ORDER BY id",
+    )
+    assert [r["label"] for r in got] == booster.predict(x).tolist()
+    np.testing.assert_allclose([r["p"] for r in got], booster.predict_proba(x)[:, 1], atol=1e-5)
 
 
 def plain_tensor_graph(outputs: int, softmax: bool) -> bytes:
