@@ -77,21 +77,22 @@ DECLARE
     dblink_schema name := (
         SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
         WHERE e.extname = 'dblink');
-    socket text := split_part(current_setting('unix_socket_directories'), ',', 1);
-    conninfo text;
+    -- This server's own database, as the installer: each value quoted as libpq reads it,
+    -- '...' with \ and ' escaped.
+    conninfo text := (
+        SELECT string_agg(
+            format('%s=''%s''', key, replace(replace(value, '\', '\\'), '''', '\''')), ' ')
+        FROM (VALUES
+            ('dbname', current_database()::text),
+            ('user', current_user::text),
+            ('port', current_setting('port')),
+            ('host', nullif(trim(split_part(
+                current_setting('unix_socket_directories'), ',', 1)), ''))
+        ) AS setting (key, value)
+        WHERE value IS NOT NULL);
 BEGIN
     IF dblink_schema IS NULL OR run->>'status' NOT IN ('failed', 'cancelled') THEN
         RETURN false;
-    END IF;
-    -- libpq's quoting of a keyword's value: '...' with \ and ' escaped.
-    conninfo := format(
-        'dbname=''%s'' user=''%s'' port=%s',
-        replace(replace(current_database(), '\', '\\'), '''', '\'''),
-        replace(replace(current_user, '\', '\\'), '''', '\'''),
-        current_setting('port'));
-    IF trim(socket) <> '' THEN
-        conninfo := conninfo || format(
-            ' host=''%s''', replace(replace(trim(socket), '\', '\\'), '''', '\'''));
     END IF;
     EXECUTE format('SELECT %I.dblink_exec($1, $2)', dblink_schema) USING conninfo, format(
         'INSERT INTO sqlml.runs (run_id, model, started_at, seconds, run_by, status, '
@@ -257,6 +258,14 @@ LANGUAGE sql STABLE AS $$
         false)
 $$;
 
+-- Whether the current role may manage the model of that name: a row of its versions, its
+-- deployment history or its statistics is the model's.
+CREATE OR REPLACE FUNCTION sqlml.may_manage_model(model text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT sqlml.may_manage(
+        current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model))
+$$;
+
 -- Whether the current role may see what a version's training rows looked like: it may
 -- manage the model, or read every table the training query read.
 CREATE OR REPLACE FUNCTION sqlml.may_see_statistics(model text, model_version integer)
@@ -298,11 +307,9 @@ ALTER TABLE sqlml.model_versions ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS read ON sqlml.model_versions;
 CREATE POLICY read ON sqlml.model_versions FOR SELECT USING (true);
 DROP POLICY IF EXISTS add ON sqlml.model_versions;
-CREATE POLICY add ON sqlml.model_versions FOR INSERT WITH CHECK (sqlml.may_manage(
-    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_versions.name)));
+CREATE POLICY add ON sqlml.model_versions FOR INSERT WITH CHECK (sqlml.may_manage_model(name));
 DROP POLICY IF EXISTS remove ON sqlml.model_versions;
-CREATE POLICY remove ON sqlml.model_versions FOR DELETE USING (sqlml.may_manage(
-    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_versions.name)));
+CREATE POLICY remove ON sqlml.model_versions FOR DELETE USING (sqlml.may_manage_model(name));
 
 -- The deployment history: everyone reads it; rows are added with a change its maker may do,
 -- and only the installer's functions remove them (with the model).
@@ -310,8 +317,7 @@ ALTER TABLE sqlml.model_deployments ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS read ON sqlml.model_deployments;
 CREATE POLICY read ON sqlml.model_deployments FOR SELECT USING (true);
 DROP POLICY IF EXISTS add ON sqlml.model_deployments;
-CREATE POLICY add ON sqlml.model_deployments FOR INSERT WITH CHECK (sqlml.may_manage(
-    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_deployments.name)));
+CREATE POLICY add ON sqlml.model_deployments FOR INSERT WITH CHECK (sqlml.may_manage_model(name));
 
 -- Runs: everyone reads them (to compare); each role adds its own, nobody edits them.
 ALTER TABLE sqlml.runs ENABLE ROW LEVEL SECURITY;
@@ -325,8 +331,7 @@ DROP POLICY IF EXISTS read ON sqlml.model_statistics;
 CREATE POLICY read ON sqlml.model_statistics FOR SELECT
     USING (sqlml.may_see_statistics(name, version));
 DROP POLICY IF EXISTS add ON sqlml.model_statistics;
-CREATE POLICY add ON sqlml.model_statistics FOR INSERT WITH CHECK (sqlml.may_manage(
-    current_user, (SELECT r.owner FROM sqlml.model_registry r WHERE r.name = model_statistics.name)));
+CREATE POLICY add ON sqlml.model_statistics FOR INSERT WITH CHECK (sqlml.may_manage_model(name));
 
 -- Who may do what: sqlml_user trains, manages its own and uses every model (GRANT sqlml_user
 -- TO role); sqlml_admin manages every model.

@@ -359,10 +359,20 @@ def run(
     def rescored(trial: Trial) -> list[float | None]:
         """The trial's metric on each part of folds it was not chosen on."""
         algo = ALGORITHMS[trial.algorithm]
-        params = trial.hyperparameters
-        return _score(algo, params, frame, y, fresh, features, task, seed, search, deadline, True)[
-            2
-        ]
+        _, _, parts, _ = _score(
+            algo,
+            trial.hyperparameters,
+            frame,
+            y,
+            fresh,
+            features,
+            task,
+            seed,
+            search,
+            deadline,
+            parted=True,
+        )
+        return parts
 
     best = _chosen(finished, search.maximise, rescored, progress)
     best.is_optimal = True

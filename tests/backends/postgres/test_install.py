@@ -33,6 +33,7 @@ SQLML_FUNCTIONS = {
     "set_model_version(text,integer,text)",
     "drop_model_version(text,integer,boolean)",
     "record_failed_run(jsonb)",
+    "may_manage_model(text)",
     "export_model(text,integer)",
     "import_model(text,bytea,text,text[],text,text,boolean)",
     "predict(text,jsonb)",

@@ -83,6 +83,7 @@ def as_0_4_0_left_it(conn: psycopg.Connection) -> None:
         "drop_model_version(text, integer, boolean)",
         "export_model(text, integer)",
         "import_model(text, bytea, text, text[], text, text, boolean)",
+        "record_failed_run(jsonb)",
     ):
         conn.execute(f"DROP FUNCTION sqlml.{function}")
     conn.execute(
